@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import closeWithGrace from 'close-with-grace'
+import type Redis from 'ioredis'
+import { buildApp } from './app'
+import { durationMs, loadConfigFile, type Config } from './config'
+import { buildRuntime, createRedisClient, MemoryLimitStore, RedisLimitStore, sha256Hex, waitForRedis, type LimitStore } from './limits'
+import { createLogger, type Logger } from './observe'
+import { Forwarder } from './proxy'
+
+const USAGE = `Usage:
+  tollgate [--config FILE]        serve (default config: ./config.yml, or $TOLLGATE_CONFIG)
+  tollgate check-config FILE      validate FILE: exit 0 with a summary, or 1 with every error
+  tollgate hash-key KEY           print the sha256 of KEY, for keys[].sha256 in config.yml
+  tollgate --version | --help`
+
+/** How long the start waits for Redis to answer before opening the proxy port anyway. */
+const REDIS_START_WAIT_MS = 10_000
+
+function version (): string {
+  const pkg = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+function summary (config: Config, hash: string): string {
+  const lines = [`config OK (hash ${hash})`]
+  lines.push(`  upstream: ${config.upstream?.url ?? '(none: decision API only)'}`)
+  lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
+  lines.push(`  plans:`)
+  for (const [plan, windows] of Object.entries(config.plans)) {
+    lines.push(`    ${plan}: ${windows.map((w) => `${w.max}/${w.per} ${w.algorithm ?? config.algorithm}`).join(', ')}`)
+  }
+  lines.push(`  keys:     ${config.keys.length === 0 ? '(none)' : config.keys.map((k) => `${k.name} (${k.plan})`).join(', ')}`)
+  lines.push(`  routes:   ${config.routes.length === 0 ? '(none)' : ''}`)
+  for (const route of config.routes) {
+    const extra = Object.keys(route.plans ?? {})
+    lines.push(`    ${route.match}: ${route.limit ? `cost ${route.cost}${extra.length > 0 ? `, own windows for ${extra.join(', ')}` : ''}` : 'not limited'}`)
+  }
+  if (config.shadow) lines.push('  shadow:   on (limits are counted, never enforced)')
+  return lines.join('\n')
+}
+
+async function checkConfig (file: string): Promise<number> {
+  const result = await loadConfigFile(file, process.env)
+  if (!result.ok) {
+    process.stderr.write(`${file}: ${result.errors.length} error(s)\n${result.errors.map((e) => `  ${e}`).join('\n')}\n`)
+    return 1
+  }
+  for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`)
+  process.stdout.write(summary(result.config, result.hash) + '\n')
+  return 0
+}
+
+function splitHostPort (value: string): { host: string, port: number } {
+  const colon = value.lastIndexOf(':')
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(value.slice(colon + 1)) }
+}
+
+interface Backing {
+  readonly shared: LimitStore
+  readonly local?: LimitStore
+  readonly redis?: Redis
+}
+
+function openStores (config: Config, log: Logger): Backing {
+  if (config.redis === undefined) {
+    log.warn('no redis configured: using the embedded in-memory store, correct for one replica only')
+    return { shared: new MemoryLimitStore() }
+  }
+  const redis = createRedisClient({ url: config.redis.url, timeoutMs: durationMs(config.redis.timeout) }, log)
+  const local = config.on_redis_error === 'local' ? new MemoryLimitStore() : undefined
+  return { shared: new RedisLimitStore(redis), local, redis }
+}
+
+async function serve (configPath: string): Promise<void> {
+  const loaded = await loadConfigFile(configPath, process.env)
+  if (!loaded.ok) {
+    process.stderr.write(`tollgate: cannot start, ${configPath} has ${loaded.errors.length} error(s):\n${loaded.errors.map((e) => `  ${e}`).join('\n')}\n`)
+    process.exitCode = 1
+    return
+  }
+  const { config, hash } = loaded
+  const log = createLogger(config.log_level, config.api_key.header)
+  for (const warning of loaded.warnings) log.warn(warning)
+
+  const backing = openStores(config, log)
+  let redisAnswered = backing.redis === undefined
+  if (backing.redis !== undefined) {
+    backing.redis.on('ready', () => { redisAnswered = true })
+    redisAnswered = await waitForRedis(backing.redis, REDIS_START_WAIT_MS, log)
+    if (!redisAnswered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${config.on_redis_error} decides until it does`)
+  }
+  const runtime = buildRuntime(config, hash, { shared: backing.shared, local: backing.local })
+  const forwarder = config.upstream === undefined
+    ? undefined
+    : new Forwarder({ url: config.upstream.url, timeoutMs: durationMs(config.upstream.timeout) })
+
+  let shuttingDown = false
+  const app = await buildApp({
+    log,
+    currentRuntime: () => runtime,
+    forwarder,
+    readiness: () => [
+      { name: 'shutdown', ok: () => !shuttingDown },
+      { name: 'redis', ok: () => redisAnswered && (config.on_redis_error !== 'deny' || backing.redis?.status === 'ready') }
+    ]
+  })
+
+  closeWithGrace({
+    delay: durationMs(config.shutdown.drain_delay) + durationMs(config.shutdown.grace),
+    logger: { error: (message: unknown) => log.error({ err: message }, 'shutdown') }
+  }, async ({ signal, err }) => {
+    shuttingDown = true
+    if (err !== undefined) log.error({ err }, 'fatal error, shutting down')
+    else log.info({ signal }, 'shutting down')
+    await app.proxy.close()
+    await forwarder?.close()
+    await app.admin.close()
+    await backing.shared.close()
+    await backing.redis?.quit().catch(() => undefined)
+    log.info('tollgate stopped')
+    log.flush()
+  })
+
+  const proxyAt = splitHostPort(config.listen.proxy)
+  const adminAt = splitHostPort(config.listen.admin)
+  const proxyUrl = await app.proxy.listen(proxyAt)
+  const adminUrl = await app.admin.listen(adminAt)
+  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: config.upstream?.url, config: hash }, 'tollgate listening')
+}
+
+export async function main (argv: readonly string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' }
+    }
+  })
+  const [command, ...rest] = positionals
+  if (values.help === true) {
+    process.stdout.write(USAGE + '\n')
+  } else if (values.version === true) {
+    process.stdout.write(version() + '\n')
+  } else if (command === 'check-config' && rest.length === 1) {
+    process.exitCode = await checkConfig(rest[0])
+  } else if (command === 'hash-key' && rest.length === 1) {
+    process.stdout.write(sha256Hex(rest[0]) + '\n')
+  } else if (command === undefined || command === 'serve') {
+    await serve(values.config ?? process.env.TOLLGATE_CONFIG ?? 'config.yml')
+  } else {
+    process.stderr.write(`tollgate: unknown command or arguments: ${argv.join(' ')}\n${USAGE}\n`)
+    process.exitCode = 2
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    process.stderr.write(`tollgate: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.exitCode = 1
+  })
+}

@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { parseDocument } from 'yaml'
+import type { Config } from './schema'
+import { formatPath, validateConfig } from './validate'
+
+export type LoadResult =
+  | { ok: true, config: Config, hash: string, warnings: string[] }
+  | { ok: false, errors: string[] }
+
+type Env = Readonly<Record<string, string | undefined>>
+
+/** Replaces `${NAME}` in every string value; an unset variable is an error naming it. */
+function expandEnv (value: unknown, env: Env, path: Array<string | number>, errors: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_whole, name: string) => {
+      const found = env[name]
+      if (found === undefined) {
+        errors.push(`${formatPath(path)}: environment variable ${name} is not set`)
+        return ''
+      }
+      return found
+    })
+  }
+  if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, env, [...path, i], errors))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, [...path, k], errors)]))
+  }
+  return value
+}
+
+/** `upstream: URL` and `redis: URL` are short for `{ url: URL }`. */
+function expandShorthands (document: Record<string, unknown>): void {
+  for (const key of ['upstream', 'redis']) {
+    if (typeof document[key] === 'string') document[key] = { url: document[key] }
+  }
+}
+
+function clearKeyWarnings (config: Config): string[] {
+  return config.keys
+    .filter((key) => key.key !== undefined)
+    .map((key) => `key "${key.name}" is in clear text in the config; store its sha256 instead (tollgate hash-key)`)
+}
+
+/** Parses and validates config text; `source` names the file in error messages. */
+export function parseConfig (text: string, env: Env, source = 'config.yml'): LoadResult {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (document.errors.length > 0) {
+    return {
+      ok: false,
+      errors: document.errors.map((e) => {
+        const at = e.linePos?.[0]
+        const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
+        return at === undefined ? `${source}: ${message}` : `${source}:${at.line}:${at.col}: ${message}`
+      })
+    }
+  }
+  const raw: unknown = document.toJS()
+  if (raw === null || raw === undefined) {
+    // An editor's in-place write is briefly seen empty; that must never mean "no keys".
+    return { ok: false, errors: [`${source}: the file is empty`] }
+  }
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, errors: [`${source}: must be a mapping of settings, got ${Array.isArray(raw) ? 'a list' : typeof raw}`] }
+  }
+  expandShorthands(raw as Record<string, unknown>)
+  const envErrors: string[] = []
+  const expanded = expandEnv(raw, env, [], envErrors)
+  const validation = validateConfig(expanded)
+  if (validation.ok && envErrors.length === 0) {
+    const hash = createHash('sha256').update(text).digest('hex').slice(0, 12)
+    return { ok: true, config: validation.config, hash, warnings: clearKeyWarnings(validation.config) }
+  }
+  // A value left empty by a missing variable would only repeat the same error.
+  const envPaths = envErrors.map((e) => e.slice(0, e.indexOf(': ') + 2))
+  const schemaErrors = validation.ok ? [] : validation.errors.filter((e) => !envPaths.some((p) => e.startsWith(p)))
+  return { ok: false, errors: [...envErrors, ...schemaErrors] }
+}
+
+export async function loadConfigFile (path: string, env: Env): Promise<LoadResult> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    return { ok: false, errors: [`${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`] }
+  }
+  return parseConfig(text, env, path)
+}

@@ -1,0 +1,45 @@
+/**
+ * Every error a client of tollgate can receive, with its HTTP status and message.
+ * The README's error table is checked against this map by a test, so add a code here
+ * and there together. Bodies are `{ "error": code, "message": message, ...details }`
+ * and never carry a stack trace or a key.
+ */
+export const ERRORS = {
+  api_key_required: { status: 401, message: 'An API key is required: send it in the key header or as `Authorization: Bearer <key>`.' },
+  invalid_api_key: { status: 401, message: 'The API key is not known.' },
+  malformed_api_key: { status: 400, message: 'The API key is malformed: at most 256 visible ASCII characters.' },
+  rate_limited: { status: 429, message: 'Rate limit exceeded.' },
+  limiter_unavailable: { status: 503, message: 'The rate limiter cannot reach its store; try again shortly.' },
+  upstream_unavailable: { status: 502, message: 'The upstream app could not be reached.' },
+  upstream_timeout: { status: 504, message: 'The upstream app did not answer in time.' },
+  no_upstream: { status: 404, message: 'No upstream is configured: this tollgate serves the decision API only.' },
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  internal_error: { status: 500, message: 'Internal error in tollgate.' }
+} as const satisfies Record<string, { status: number, message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+export interface ErrorBody {
+  error: ErrorCode
+  message: string
+  [detail: string]: unknown
+}
+
+/** An error that becomes a clear JSON response; thrown from hooks and handlers. */
+export class TollgateError extends Error {
+  readonly code: ErrorCode
+  readonly statusCode: number
+  readonly details: Record<string, unknown>
+
+  constructor (code: ErrorCode, details: Record<string, unknown> = {}, message: string = ERRORS[code].message) {
+    super(message)
+    this.name = 'TollgateError'
+    this.code = code
+    this.statusCode = ERRORS[code].status
+    this.details = details
+  }
+
+  body (): ErrorBody {
+    return { error: this.code, message: this.message, ...this.details }
+  }
+}

@@ -1,0 +1,43 @@
+import type { Config } from '../config'
+import { buildIdentify, type Identify } from './identity'
+import { Limiter } from './limiter'
+import { compilePolicy, type Policy } from './policy'
+import type { LimitStore } from './types'
+
+/**
+ * Everything one config snapshot decides with: built whole from the config, never
+ * patched, so a reload swaps one reference and a request in flight keeps the runtime
+ * it started with.
+ */
+export interface Runtime {
+  readonly config: Config
+  /** Short content hash of the config file in force. */
+  readonly hash: string
+  readonly policy: Policy
+  readonly identify: Identify
+  readonly limiter: Limiter
+}
+
+export interface Stores {
+  /** Redis when configured, else the embedded memory store. */
+  readonly shared: LimitStore
+  /** The per-replica store `on_redis_error: local` falls back to. */
+  readonly local?: LimitStore
+  readonly onStoreFailure?: (error: unknown) => void
+}
+
+export function buildRuntime (config: Config, hash: string, stores: Stores): Runtime {
+  return {
+    config,
+    hash,
+    policy: compilePolicy(config),
+    identify: buildIdentify(config),
+    limiter: new Limiter({
+      store: stores.shared,
+      onStoreError: config.on_redis_error,
+      fallback: stores.local,
+      shadow: config.shadow,
+      onStoreFailure: stores.onStoreFailure
+    })
+  }
+}

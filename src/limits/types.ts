@@ -1,0 +1,53 @@
+/**
+ * The narrow contract between the limiter and its storage. A store evaluates every
+ * window of one request at once and atomically: either every window allows and each
+ * spends `cost`, or nothing is spent.
+ */
+
+export type Algorithm = 'gcra' | 'sliding' | 'fixed'
+
+export interface WindowSpec {
+  /** Policy name shown to clients in `RateLimit-Policy`, e.g. `free-1s`. */
+  readonly policy: string
+  /**
+   * Where this window's state lives under the subject, e.g. `plan:0` or
+   * `route:POST /v1/search:0`. Never derived from `max` or `per`, so a changed limit
+   * reinterprets what was already spent instead of starting from zero.
+   */
+  readonly scope: string
+  readonly max: number
+  readonly perMs: number
+  readonly algorithm: Algorithm
+}
+
+export interface LimitRequest {
+  /** Who is being limited: a client name from config, or `anon:<ip>`. Never a raw key. */
+  readonly subject: string
+  readonly windows: readonly WindowSpec[]
+  /** How much one request spends in every window (a route's `cost`, default 1). */
+  readonly cost: number
+}
+
+export interface WindowResult {
+  readonly allowed: boolean
+  /** Whole units left after this request (if allowed) or now (if refused). */
+  readonly remaining: number
+  /**
+   * Milliseconds until this window allows again. Refused: until a request of this cost
+   * fits. Allowed: until the window is back to its full budget.
+   */
+  readonly resetMs: number
+}
+
+export interface LimitResult {
+  /** True only when every window allowed, and then every window spent `cost`. */
+  readonly allowed: boolean
+  /** One result per window, in the order of `LimitRequest.windows`. */
+  readonly windows: readonly WindowResult[]
+}
+
+export interface LimitStore {
+  /** Rejects when the backing store cannot answer (Redis down, timeout). */
+  check(request: LimitRequest): Promise<LimitResult>
+  close(): Promise<void>
+}

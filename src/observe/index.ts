@@ -1,0 +1,2 @@
+export { createLogger, redactPaths, AccessLog, type Logger } from './logger'
+export { registerHealthRoutes, type ReadinessCheck } from './health'

@@ -1,0 +1,75 @@
+import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { TollgateError } from '../errors'
+import type { Runtime } from '../limits'
+import { AccessLog, type Logger } from '../observe/logger'
+import { registerEnforcement } from './enforce'
+import type { Forwarder } from './forward'
+import { setRateLimitHeaders } from './headers'
+
+export { Forwarder, type UpstreamOptions } from './forward'
+export { RequestContext } from './context'
+
+export interface ProxyDeps {
+  readonly log: Logger
+  readonly currentRuntime: () => Runtime
+  /** Absent in decision-API-only mode: every allowed request then gets 404 `no_upstream`. */
+  readonly forwarder?: Forwarder
+}
+
+function describe (request: FastifyRequest): Record<string, unknown> {
+  const context = request.tollgate
+  if (context === null) return {}
+  return {
+    route: context.rule?.label,
+    client: context.identity?.client ?? (context.unauthenticated ? 'unknown' : undefined),
+    plan: context.identity?.plan,
+    decision: context.label
+  }
+}
+
+function sendError (error: TollgateError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const decision = request.tollgate?.decision
+  if (decision !== undefined) setRateLimitHeaders(reply, decision)
+  return reply.code(error.statusCode).send(error.body())
+}
+
+/**
+ * The proxy listener: every path and method goes to the app unless tollgate refuses
+ * it. Nothing here parses a body: one catch-all content-type parser leaves the raw
+ * stream untouched so it can be piped to the upstream (a 50 MB upload is never
+ * buffered, and a refused one is answered before its body is read).
+ */
+export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
+  const proxy = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new AccessLog(deps.log, describe),
+    // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
+    bodyLimit: Number.MAX_SAFE_INTEGER,
+    return503OnClosing: true,
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 }
+  })
+  proxy.removeAllContentTypeParsers()
+  proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+
+  proxy.setErrorHandler((error: FastifyError | TollgateError, request, reply) => {
+    if (error instanceof TollgateError) return sendError(error, request, reply)
+    const status = error.statusCode ?? 500
+    if (status < 500) return sendError(new TollgateError('bad_request', {}, error.message), request, reply)
+    request.log.error({ err: error }, 'unexpected error while proxying')
+    return sendError(new TollgateError('internal_error'), request, reply)
+  })
+
+  await registerEnforcement(proxy, deps.currentRuntime)
+
+  const { forwarder } = deps
+  proxy.all('*', async (request, reply) => {
+    const context = request.tollgate
+    if (forwarder === undefined) throw new TollgateError('no_upstream')
+    const response = await forwarder.forward(request, context?.identity, context?.runtime.config.trust_proxy !== false)
+    reply.code(response.statusCode).headers(response.headers)
+    if (context?.decision !== undefined) setRateLimitHeaders(reply, context.decision)
+    return reply.send(response.body)
+  })
+
+  return proxy
+}
