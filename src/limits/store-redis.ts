@@ -1,0 +1,68 @@
+import type { Cluster, Redis } from 'ioredis'
+import { CHECK_SCRIPT } from './store-redis.lua'
+import { assertLimitRequest } from './store-memory'
+import type { Algorithm, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
+
+/** The ioredis command name the script is defined under (EVALSHA, NOSCRIPT → EVAL). */
+const COMMAND = 'tollgateLimitCheck'
+
+const ALGORITHM_CODE: Record<Algorithm, string> = { gcra: 'g', fixed: 'f', sliding: 's' }
+
+type CheckCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<unknown>
+
+/**
+ * `tollgate:{<subject>}:<scope>`. The hash tag puts every key of one subject in one
+ * cluster slot, which a multi-key script needs. `%`, `{` and `}` in the subject are
+ * percent-encoded so the tag ends where we mean it to and two subjects never share a key.
+ */
+export function limitKey(subject: string, scope: string): string {
+  return `tollgate:{${subject.replace(/[%{}]/g, escapeChar)}}:${scope}`
+}
+
+function escapeChar(c: string): string {
+  return `%${c.charCodeAt(0).toString(16).toUpperCase()}`
+}
+
+/**
+ * Limits shared by every replica through one Redis: one script, one round trip per check,
+ * Redis server time. The algorithms and the stored state are described in
+ * store-redis.lua.ts.
+ */
+export class RedisLimitStore implements LimitStore {
+  private readonly run: CheckCommand
+
+  /**
+   * @param redis created, configured (timeouts, offline queue) and owned by the caller:
+   *   `close()` does not quit it. A Cluster works too: a request's keys share one slot.
+   */
+  constructor(redis: Redis | Cluster) {
+    redis.defineCommand(COMMAND, { lua: CHECK_SCRIPT })
+    // defineCommand adds the method at run time; ioredis cannot type it.
+    const command = (redis as unknown as Record<string, CheckCommand>)[COMMAND]
+    this.run = command.bind(redis)
+  }
+
+  /** Rejects with the ioredis error when Redis fails; the caller decides allow or deny. */
+  async check(request: LimitRequest): Promise<LimitResult> {
+    assertLimitRequest(request)
+    const { subject, windows, cost } = request
+    const keys = windows.map((w) => limitKey(subject, w.scope))
+    const args = windows.flatMap((w) => [String(w.max), String(w.perMs), ALGORITHM_CODE[w.algorithm]])
+    const reply = await this.run(keys.length, ...keys, String(cost), ...args)
+    return parseReply(reply, windows.length)
+  }
+
+  /** Nothing to release: the connection belongs to the caller, who quits it. */
+  async close(): Promise<void> {}
+}
+
+function parseReply(reply: unknown, count: number): LimitResult {
+  if (!Array.isArray(reply) || reply.length !== 1 + 3 * count || !reply.every(Number.isInteger)) {
+    throw new Error(`unexpected reply from the limit script: ${JSON.stringify(reply)}`)
+  }
+  const windows: WindowResult[] = []
+  for (let i = 1; i < reply.length; i += 3) {
+    windows.push({ allowed: reply[i] === 1, remaining: reply[i + 1], resetMs: reply[i + 2] })
+  }
+  return { allowed: reply[0] === 1, windows }
+}

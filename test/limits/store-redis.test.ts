@@ -1,0 +1,169 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import net from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import type { Test } from 'tap'
+import { Redis, type RedisOptions } from 'ioredis'
+import { RedisLimitStore, limitKey } from '../../src/limits/store-redis'
+import { freshSubject, storeBehaviour, win, type Harness } from './store-behaviour'
+
+// A private redis-server starter; test/helpers/redis.ts will replace it.
+
+interface Server {
+  readonly port: number
+  readonly child: ChildProcess
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as net.AddressInfo
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1')
+    const done = (ok: boolean) => {
+      socket.destroy()
+      resolve(ok)
+    }
+    socket.setTimeout(200, () => done(false))
+    socket.once('error', () => done(false))
+    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
+  })
+}
+
+async function startRedis(t: Test): Promise<Server> {
+  const port = await freePort()
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
+    { stdio: 'ignore' },
+  )
+  const exited = once(child, 'exit')
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  let failure: unknown
+  child.once('error', (error) => {
+    failure = error
+  })
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(20)) {
+    if (failure !== undefined) throw failure
+    if (await answersPing(port)) return { port, child }
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within 5 s`)
+}
+
+/** Options the sidecar uses: fail at once when down, give up after the timeout. */
+const CLIENT_OPTIONS: RedisOptions = {
+  host: '127.0.0.1',
+  enableOfflineQueue: false,
+  commandTimeout: 250,
+  maxRetriesPerRequest: 0,
+}
+
+async function client(t: Test, port: number, options: RedisOptions = {}): Promise<Redis> {
+  const redis = new Redis({ ...CLIENT_OPTIONS, port, ...options })
+  redis.on('error', () => {}) // reconnect noise after a kill; commands report failures
+  t.teardown(() => redis.disconnect())
+  await once(redis, 'ready')
+  return redis
+}
+
+t.test('redis store', async (t) => {
+  const server = await startRedis(t)
+  const admin = await client(t, server.port)
+
+  t.test('behaviour', async (t) => {
+    const connections: Redis[] = []
+    for (let i = 0; i < 4; i++) connections.push(await client(t, server.port))
+    const harness: Harness = {
+      // Distinct connections, so concurrent checks really race inside Redis.
+      stores: (_t, n) => connections.slice(0, n).map((c) => new RedisLimitStore(c)),
+      now: Date.now, // redis-server runs on this machine, on the same clock
+      sleep: (ms) => sleep(Math.max(0, ms)),
+      slackMs: 50,
+    }
+    storeBehaviour(t, harness)
+  })
+
+  t.test('keys: the subject in a hash tag, then the scope, nothing else', async (t) => {
+    const store = new RedisLimitStore(await client(t, server.port))
+    const subject = freshSubject()
+    await store.check({
+      subject,
+      windows: [win('gcra', 5, 1000, 'plan:0'), win('fixed', 1000, 86_400_000, 'route:POST /v1/search:0')],
+      cost: 1,
+    })
+    const keys = (await admin.keys(`tollgate:{${subject}}:*`)).sort()
+    t.same(keys, [`tollgate:{${subject}}:plan:0`, `tollgate:{${subject}}:route:POST /v1/search:0`])
+    t.equal(limitKey('a}:b', 'c'), 'tollgate:{a%7D:b}:c', 'a brace cannot end the tag early')
+    t.equal(limitKey('a%7D:b', 'c'), 'tollgate:{a%257D:b}:c', 'nor can a look-alike collide')
+    t.equal(limitKey('anon:2001:db8::1', 'plan:0'), 'tollgate:{anon:2001:db8::1}:plan:0')
+  })
+
+  t.test('state: one string per key with an expiry that frees idle state', async (t) => {
+    const store = new RedisLimitStore(await client(t, server.port))
+    const subject = freshSubject()
+    await store.check({
+      subject,
+      windows: [win('gcra', 4, 1000, 'g'), win('fixed', 4, 1000, 'f'), win('sliding', 4, 1000, 's')],
+      cost: 1,
+    })
+    const [g, f, s] = ['g', 'f', 's'].map((scope) => limitKey(subject, scope))
+    t.match(await admin.get(g), /^g:1000000:\d{16}$/, 'used in micro-units, at in µs')
+    t.match(await admin.get(f), /^f:\d{10}000000:1000000$/, 'window start in µs, count')
+    t.match(await admin.get(s), /^s:\d{10}000000:1000000:0$/, 'window start, count, previous count')
+    const [gTtl, fTtl, sTtl] = await Promise.all([admin.pttl(g), admin.pttl(f), admin.pttl(s)])
+    t.ok(gTtl > 200 && gTtl <= 250, `gcra lives until drained: ${gTtl}`)
+    t.ok(fTtl > 0 && fTtl <= 1000, `fixed lives until its window ends: ${fTtl}`)
+    t.ok(sTtl > 1000 && sTtl <= 2000, `sliding lives until the next window ends: ${sTtl}`)
+    const refused = await store.check({ subject, windows: [win('gcra', 4, 1000, 'g')], cost: 9 })
+    t.equal(refused.allowed, false)
+    t.match(await admin.get(g), /^g:1000000:/, 'a refusal writes nothing')
+  })
+
+  t.test('the script survives SCRIPT FLUSH (EVALSHA falls back to EVAL)', async (t) => {
+    const store = new RedisLimitStore(await client(t, server.port))
+    const request = { subject: freshSubject(), windows: [win('gcra', 5, 60_000)], cost: 1 }
+    await store.check(request)
+    await admin.script('FLUSH')
+    t.match(await store.check(request), { allowed: true, windows: [{ remaining: 3 }] })
+  })
+
+  t.test('close() leaves the caller’s connection open', async (t) => {
+    const redis = await client(t, server.port)
+    await new RedisLimitStore(redis).close()
+    t.equal(redis.status, 'ready')
+    t.equal(await redis.ping(), 'PONG')
+  })
+})
+
+t.test('check() rejects within the command timeout when redis-server hangs, then is killed', async (t) => {
+  const server = await startRedis(t)
+  const store = new RedisLimitStore(await client(t, server.port))
+  const request = { subject: freshSubject(), windows: [win('gcra', 5, 1000)], cost: 1 }
+  t.equal((await store.check(request)).allowed, true)
+
+  server.child.kill('SIGSTOP')
+  const hung = Date.now()
+  await t.rejects(store.check(request), /timed out/i, 'hung: the command times out')
+  t.ok(Date.now() - hung < 1000, `hung: rejected in ${Date.now() - hung} ms`)
+  server.child.kill('SIGCONT')
+
+  server.child.kill('SIGKILL')
+  await once(server.child, 'exit')
+  for (const moment of ['at once', 'after the connection is seen closed']) {
+    const started = Date.now()
+    await t.rejects(store.check(request), Error, moment)
+    t.ok(Date.now() - started < 1000, `${moment}: rejected in ${Date.now() - started} ms`)
+    await sleep(100)
+  }
+})
