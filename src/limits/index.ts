@@ -1,0 +1,8 @@
+export { buildRuntime, type Runtime, type Stores } from './runtime'
+export { sha256Hex, type Identity } from './identity'
+export type { Decision, Binding, Outcome } from './limiter'
+export type { PlanLimits, RouteRule } from './policy'
+export type { LimitStore } from './types'
+export { RedisLimitStore } from './store-redis'
+export { MemoryLimitStore } from './store-memory'
+export { createRedisClient, waitForRedis } from './redis-client'
