@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
 import type { Config } from './schema'
-import { formatPath, validateConfig } from './validate'
+import { errorPath, formatPath, validateConfig } from './validate'
 
 export type LoadResult =
   | { ok: true, config: Config, hash: string, warnings: string[] }
@@ -71,9 +71,12 @@ export function parseConfig (text: string, env: Env, source = 'config.yml'): Loa
     const hash = createHash('sha256').update(text).digest('hex').slice(0, 12)
     return { ok: true, config: validation.config, hash, warnings: clearKeyWarnings(validation.config) }
   }
-  // A value left empty by a missing variable would only repeat the same error.
-  const envPaths = envErrors.map((e) => e.slice(0, e.indexOf(': ') + 2))
-  const schemaErrors = validation.ok ? [] : validation.errors.filter((e) => !envPaths.some((p) => e.startsWith(p)))
+  // A value left empty by a missing variable would only repeat the same error, at its
+  // own path or, for a union such as `trust_proxy`, at the path of a value holding it.
+  const envPaths = envErrors.map(errorPath)
+  const repeats = (path: string): boolean =>
+    envPaths.some((p) => p === path || p.startsWith(`${path}.`) || p.startsWith(`${path}[`))
+  const schemaErrors = validation.ok ? [] : validation.errors.filter((e) => !repeats(errorPath(e)))
   return { ok: false, errors: [...envErrors, ...schemaErrors] }
 }
 

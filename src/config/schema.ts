@@ -41,7 +41,7 @@ const Key = Type.Object({
 }, { additionalProperties: false })
 
 const Route = Type.Object({
-  /** `METHOD /path` or `/path`; `*` matches within a segment at the end (`/v1/upload/*`). */
+  /** `METHOD /path` or `/path`; `*` matches any run of characters (`/v1/upload/*`). */
   match: Type.String({ pattern: '^([A-Za-z]+ +|\\* +)?/\\S*$', errorMessage: 'must look like "GET /path", "* /path/*" or "/path"' }),
   /** `false`: no identity check, no limit, no decision recorded. */
   limit: Type.Boolean({ default: true }),

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto'
+import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
 import { ConfigSchema, DURATION_PATTERN, durationMs, type Config } from './schema'
 
@@ -26,8 +28,10 @@ function show (value: unknown): string {
   return JSON.stringify(value) ?? String(value)
 }
 
+const NOT_A_DURATION = 'is not a duration (an integer with ms, s, m, h or d: 500ms, 30s, 5m, 1d)'
+
 function describe (error: ErrorObject): string {
-  const parent = error.parentSchema as { errorMessage?: string, anyOf?: Array<{ const?: unknown }> } | undefined
+  const parent = error.parentSchema as { errorMessage?: string, format?: string, anyOf?: Array<{ const?: unknown }> } | undefined
   switch (error.keyword) {
     case 'additionalProperties':
       return 'is not a known key'
@@ -35,8 +39,11 @@ function describe (error: ErrorObject): string {
       return 'is required'
     case 'format':
       return error.params.format === 'duration'
-        ? `${show(error.data)} is not a duration (an integer with ms, s, m, h or d: 500ms, 30s, 5m, 1d)`
+        ? `${show(error.data)} ${NOT_A_DURATION}`
         : `${show(error.data)} ${error.message ?? 'is invalid'}`
+    case 'type':
+      // YAML reads `per: 10` as a number: say what is wrong, not "must be string".
+      return parent?.format === 'duration' ? `${show(error.data)} ${NOT_A_DURATION}` : `${show(error.data)} ${error.message ?? 'is invalid'}`
     case 'anyOf': {
       const choices = parent?.anyOf?.map((branch) => branch.const)
       if (choices !== undefined && choices.every((c) => typeof c === 'string')) {
@@ -63,42 +70,104 @@ function schemaErrors (errors: ErrorObject[]): string[] {
   return [...new Set(lines)]
 }
 
-/** What a JSON schema cannot say: references between sections and unique names. */
-function crossChecks (config: Config): string[] {
-  const errors: string[] = []
-  const plans = new Set(Object.keys(config.plans))
-  for (const [plan, windows] of Object.entries(config.plans)) {
-    windows.forEach((w, i) => { if (durationMs(w.per) === 0) errors.push(`plans.${plan}[${i}].per: "${w.per}" must be more than zero`) })
-  }
+type Loose = Record<string, unknown>
+
+const isRecord = (value: unknown): value is Loose =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
+const listOf = (value: unknown): unknown[] => Array.isArray(value) ? value : []
+const stringAt = (value: unknown, key: string): string | undefined => {
+  const found = isRecord(value) ? value[key] : undefined
+  return typeof found === 'string' ? found : undefined
+}
+const DURATION = new RegExp(DURATION_PATTERN)
+const SHA256 = /^[0-9a-fA-F]{64}$/
+
+function zeroWindows (plans: unknown, at: string): string[] {
+  if (!isRecord(plans)) return []
+  return Object.entries(plans).flatMap(([plan, windows]) => listOf(windows).flatMap((w, i) => {
+    const per = stringAt(w, 'per')
+    return per !== undefined && DURATION.test(per) && durationMs(per) === 0
+      ? [`${at}${plan}[${i}].per: "${per}" must be more than zero`]
+      : []
+  }))
+}
+
+/**
+ * What a JSON schema cannot say: references between sections and unique names. It
+ * runs even when the schema failed, so that one pass reports every error; what is
+ * malformed is skipped here, the schema already named it.
+ */
+function crossChecks (document: unknown): string[] {
+  if (!isRecord(document)) return []
+  const errors = zeroWindows(document.plans, 'plans.')
+  // Without a usable `plans` every reference would be reported as unknown: noise.
+  const plans = isRecord(document.plans) ? new Set(Object.keys(document.plans)) : undefined
   const names = new Set<string>()
   const digests = new Set<string>()
-  config.keys.forEach((key, i) => {
+  listOf(document.keys).forEach((key, i) => {
+    if (!isRecord(key)) return
     const at = `keys[${i}]`
-    if (!plans.has(key.plan)) errors.push(`${at}.plan: "${key.plan}" is not a plan in plans (${[...plans].join(', ')})`)
+    const name = stringAt(key, 'name')
+    const plan = stringAt(key, 'plan')
+    if (plans !== undefined && plan !== undefined && !plans.has(plan)) errors.push(`${at}.plan: "${plan}" is not a plan in plans (${[...plans].join(', ')})`)
     if ((key.sha256 === undefined) === (key.key === undefined)) errors.push(`${at}: needs exactly one of sha256 or key`)
-    if (names.has(key.name)) errors.push(`${at}.name: "${key.name}" is used by another key`)
-    names.add(key.name)
-    if (key.name === 'anonymous' || key.name === 'unknown') errors.push(`${at}.name: "${key.name}" is reserved`)
-    const digest = key.sha256?.toLowerCase()
+    if (name !== undefined) {
+      if (names.has(name)) errors.push(`${at}.name: "${name}" is used by another key`)
+      names.add(name)
+      if (name === 'anonymous' || name === 'unknown') errors.push(`${at}.name: "${name}" is reserved`)
+    }
+    // A clear key and the sha256 of the same key collide just like two digests do:
+    // the caller would silently be whichever entry came last.
+    const sha256 = stringAt(key, 'sha256')
+    const clear = stringAt(key, 'key')
+    const [field, digest] = sha256 !== undefined && SHA256.test(sha256)
+      ? ['sha256', sha256.toLowerCase()]
+      : ['key', clear === undefined ? undefined : createHash('sha256').update(clear).digest('hex')]
     if (digest !== undefined) {
-      if (digests.has(digest)) errors.push(`${at}.sha256: the same key is listed twice`)
+      if (digests.has(digest)) errors.push(`${at}.${field}: the same key is listed twice`)
       digests.add(digest)
     }
   })
-  config.routes.forEach((route, i) => {
-    for (const [plan, windows] of Object.entries(route.plans ?? {})) {
-      if (!plans.has(plan)) errors.push(`routes[${i}].plans.${plan}: "${plan}" is not a plan in plans`)
-      windows.forEach((w, j) => { if (durationMs(w.per) === 0) errors.push(`routes[${i}].plans.${plan}[${j}].per: "${w.per}" must be more than zero`) })
+  listOf(document.routes).forEach((route, i) => {
+    const extra = isRecord(route) ? route.plans : undefined
+    if (plans !== undefined && isRecord(extra)) {
+      for (const plan of Object.keys(extra)) {
+        if (!plans.has(plan)) errors.push(`routes[${i}].plans.${plan}: "${plan}" is not a plan in plans`)
+      }
+    }
+    errors.push(...zeroWindows(extra, `routes[${i}].plans.`))
+  })
+  // The pattern allows five digits; listen() would throw on the rest, after check-config said OK.
+  for (const listener of ['proxy', 'admin']) {
+    const address = stringAt(document.listen, listener)
+    const port = address === undefined ? 0 : Number(address.slice(address.lastIndexOf(':') + 1))
+    if (port > 65535) errors.push(`listen.${listener}: "${address}" has a port above 65535`)
+  }
+  // The schema only knows "a list of strings"; proxy-addr decides what it accepts, and
+  // would otherwise throw when the config is applied, after check-config said OK.
+  listOf(document.trust_proxy).forEach((entry, i) => {
+    if (typeof entry !== 'string' || entry === '') return
+    try {
+      proxyAddr.compile(entry)
+    } catch {
+      errors.push(`trust_proxy[${i}]: "${entry}" is not an IP address, a CIDR range, loopback, linklocal or uniquelocal`)
     }
   })
   return errors
+}
+
+/** The path an error line names: `plans.free[1].per: ...` → `plans.free[1].per`. */
+export function errorPath (line: string): string {
+  return line.slice(0, line.indexOf(': '))
 }
 
 export type Validation = { ok: true, config: Config } | { ok: false, errors: string[] }
 
 /** Validates (and fills defaults into) a parsed document; reports every error at once. */
 export function validateConfig (document: unknown): Validation {
-  if (!validateSchema(document)) return { ok: false, errors: schemaErrors(validateSchema.errors ?? []) }
-  const errors = crossChecks(document)
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, config: document }
+  const valid = validateSchema(document)
+  const shapeErrors = valid ? [] : schemaErrors(validateSchema.errors ?? [])
+  const reported = new Set(shapeErrors.map(errorPath))
+  const errors = [...shapeErrors, ...crossChecks(document).filter((e) => !reported.has(errorPath(e)))]
+  return valid && errors.length === 0 ? { ok: true, config: document } : { ok: false, errors }
 }
