@@ -1,0 +1,171 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
+
+/**
+ * Every metric tollgate exports, on its own Registry. Names are the interface of the
+ * shipped Grafana dashboard and alert rules (DESIGN.md); the README's metric table is
+ * checked against this file by a test.
+ *
+ * Labels are bounded whatever the traffic: `client` is a configured key name,
+ * `anonymous` or `unknown`; `route` is a configured rule's `match`, `default` when no
+ * rule matched, or an admin route; never a raw path or key.
+ */
+
+/**
+ * Sub-millisecond to seconds: a sidecar's own work is ~0.1–1 ms, a Redis round trip
+ * ~0.2–2 ms, the app behind it ms to seconds; the top buckets catch timeouts
+ * (Redis 250 ms, upstream 30 s).
+ */
+export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+/** A Redis check is fast or it is a timeout: finer at the bottom. */
+export const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+
+export const DECISIONS = ['allowed', 'limited', 'would_limit', 'unauthenticated', 'degraded'] as const
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
+export const REDIS_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
+/** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
+export const CIRCUIT_STATES = { closed: 0, half_open: 1, open: 2 } as const
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+export function createMetrics (build: { version: string }) {
+  const registry = new Registry<RegistryContentType>()
+  const registers = [registry]
+  collectDefaultMetrics({ register: registry, prefix: 'tollgate_' })
+
+  const metrics = {
+    registry,
+    httpRequests: new Counter({
+      name: 'tollgate_http_requests_total',
+      help: 'HTTP requests answered, by listener (proxy|admin), method, route rule and status code.',
+      labelNames: ['listener', 'method', 'route', 'status_code'] as const,
+      registers
+    }),
+    httpDuration: new Histogram({
+      name: 'tollgate_http_request_duration_seconds',
+      help: 'Time from request to response end, by listener, method, route rule and status code.',
+      labelNames: ['listener', 'method', 'route', 'status_code'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers
+    }),
+    decisions: new Counter({
+      name: 'tollgate_ratelimit_decisions_total',
+      help: 'Rate-limit decisions by client, plan and decision (allowed|limited|would_limit|unauthenticated|degraded).',
+      labelNames: ['client', 'plan', 'decision'] as const,
+      registers
+    }),
+    checkDuration: new Histogram({
+      name: 'tollgate_ratelimit_check_duration_seconds',
+      help: 'Time of one rate-limit check against the store (the Redis round trip).',
+      buckets: CHECK_BUCKETS,
+      registers
+    }),
+    upstreamRequests: new Counter({
+      name: 'tollgate_upstream_requests_total',
+      help: 'Requests forwarded to the upstream app, by response status class (error: no response).',
+      labelNames: ['status_class'] as const,
+      registers
+    }),
+    upstreamDuration: new Histogram({
+      name: 'tollgate_upstream_duration_seconds',
+      help: 'Time until the upstream app answered with its response headers.',
+      labelNames: ['status_class'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers
+    }),
+    upstreamUp: new Gauge({
+      name: 'tollgate_upstream_up',
+      help: '1 when the periodic upstream check succeeded, else 0.',
+      registers
+    }),
+    redisUp: new Gauge({
+      name: 'tollgate_redis_up',
+      help: '1 while the Redis connection is ready, else 0 (also 0 with no Redis configured).',
+      registers
+    }),
+    redisErrors: new Counter({
+      name: 'tollgate_redis_errors_total',
+      help: 'Failed rate-limit checks against Redis by kind (connection|timeout|circuit_open|other).',
+      labelNames: ['kind'] as const,
+      registers
+    }),
+    redisCircuitState: new Gauge({
+      name: 'tollgate_redis_circuit_state',
+      help: 'Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open.',
+      registers
+    }),
+    configReloads: new Counter({
+      name: 'tollgate_config_reloads_total',
+      help: 'Config reload attempts by result (success|failure).',
+      labelNames: ['result'] as const,
+      registers
+    }),
+    configLastReloadSuccessful: new Gauge({
+      name: 'tollgate_config_last_reload_successful',
+      help: '1 when the last config load or reload succeeded, else 0.',
+      registers
+    }),
+    configLastReloadSuccessTimestamp: new Gauge({
+      name: 'tollgate_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last successful config load or reload.',
+      registers
+    }),
+    configInfo: new Gauge({
+      name: 'tollgate_config_info',
+      help: 'Always 1; the hash label names the config in force.',
+      labelNames: ['hash'] as const,
+      registers
+    }),
+    buildInfo: new Gauge({
+      name: 'tollgate_build_info',
+      help: 'Always 1; labels name the tollgate and Node.js versions.',
+      labelNames: ['version', 'node_version'] as const,
+      registers
+    })
+  }
+
+  metrics.buildInfo.set({ version: build.version, node_version: process.version }, 1)
+  for (const result of ['success', 'failure']) metrics.configReloads.inc({ result }, 0)
+  for (const statusClass of STATUS_CLASSES) metrics.upstreamRequests.inc({ status_class: statusClass }, 0)
+  for (const kind of REDIS_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
+  return metrics
+}
+
+/** Zeroes the decision series of every configured client, so they exist before the first request. */
+export function zeroDecisions (metrics: Metrics, clients: ReadonlyArray<{ client: string, plan: string }>): void {
+  for (const { client, plan } of clients) {
+    for (const decision of DECISIONS) {
+      if (decision !== 'unauthenticated') metrics.decisions.inc({ client, plan, decision }, 0)
+    }
+  }
+  metrics.decisions.inc({ client: 'unknown', plan: 'none', decision: 'unauthenticated' }, 0)
+}
+
+export const OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE
+export const PROMETHEUS_TEXT = Registry.PROMETHEUS_CONTENT_TYPE
+
+/**
+ * Renders a registry in the format asked for. prom-client strips `_total` from counter
+ * names in place while rendering OpenMetrics (it mutates `metric.name` and leaves it
+ * so), which would break every later Prometheus-format scrape; so this renderer runs
+ * one scrape at a time and restores the names after each OpenMetrics one.
+ */
+export function metricsRenderer (registry: Registry<RegistryContentType>): (openMetrics: boolean) => Promise<{ contentType: string, body: string }> {
+  let previous: Promise<unknown> = Promise.resolve()
+  const render = async (openMetrics: boolean): Promise<{ contentType: string, body: string }> => {
+    if (!openMetrics) return { contentType: PROMETHEUS_TEXT, body: await registry.metrics() }
+    const counters = registry.getMetricsAsArray().filter((m) => String(m.type) === 'counter')
+    const names = counters.map((m) => m.name)
+    registry.setContentType(OPENMETRICS)
+    try {
+      return { contentType: OPENMETRICS, body: await registry.metrics() }
+    } finally {
+      registry.setContentType(PROMETHEUS_TEXT)
+      counters.forEach((m, i) => { m.name = names[i] })
+    }
+  }
+  return async (openMetrics) => {
+    const run = previous.then(async () => await render(openMetrics))
+    previous = run.catch(() => undefined)
+    return await run
+  }
+}

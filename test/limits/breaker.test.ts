@@ -1,0 +1,71 @@
+import t from 'tap'
+import { BreakingStore, CircuitOpenError, type CircuitState } from '../../src/limits/breaker'
+import type { LimitRequest, LimitResult, LimitStore } from '../../src/limits/types'
+
+// The breaker's state machine on an injected clock, over a store that fails on demand.
+// (Against a real hung redis-server: test/limits/enforce-redis-down.test.ts.)
+
+const request: LimitRequest = { subject: 'acme', cost: 1, windows: [{ policy: 'p', scope: 's', max: 1, perMs: 1000, algorithm: 'gcra' }] }
+const ok: LimitResult = { allowed: true, windows: [{ allowed: true, remaining: 0, resetMs: 1000 }] }
+
+function setup (): { store: BreakingStore, inner: { failing: boolean, calls: number }, clock: { now: number }, states: CircuitState[] } {
+  const inner = { failing: true, calls: 0 }
+  const backing: LimitStore = {
+    check: async () => {
+      inner.calls++
+      if (inner.failing) throw new Error('Command timed out')
+      return ok
+    },
+    close: async () => {}
+  }
+  const clock = { now: 0 }
+  const states: CircuitState[] = []
+  const store = new BreakingStore(backing, { failureThreshold: 3, openMs: 100, maxOpenMs: 400, now: () => clock.now, onStateChange: (s) => states.push(s) })
+  return { store, inner, clock, states }
+}
+
+t.test('opens after the threshold and stops calling the store', async (t) => {
+  const { store, inner } = setup()
+  for (let i = 0; i < 3; i++) await t.rejects(store.check(request), /timed out/)
+  t.equal(store.state, 'open')
+  await t.rejects(store.check(request), CircuitOpenError)
+  t.equal(inner.calls, 3, 'the open circuit answered without calling the store')
+})
+
+t.test('probes after the pause: a failed probe doubles it, a good one closes', async (t) => {
+  const { store, inner, clock, states } = setup()
+  for (let i = 0; i < 3; i++) await t.rejects(store.check(request))
+  clock.now = 100
+  await t.rejects(store.check(request), /timed out/, 'the probe reached the store and failed')
+  t.equal(inner.calls, 4)
+  clock.now = 250
+  await t.rejects(store.check(request), CircuitOpenError, 'pause is now 200 ms')
+  clock.now = 300
+  inner.failing = false
+  t.same(await store.check(request), ok)
+  t.equal(store.state, 'closed')
+  t.same(states, ['open', 'half_open', 'open', 'half_open', 'closed'])
+})
+
+t.test('only one probe at a time while half-open', async (t) => {
+  const { store, inner, clock } = setup()
+  for (let i = 0; i < 3; i++) await t.rejects(store.check(request))
+  clock.now = 100
+  inner.failing = false
+  const probe = store.check(request)
+  await t.rejects(store.check(request), CircuitOpenError, 'a second request during the probe is not sent')
+  t.same(await probe, ok)
+  t.equal(inner.calls, 4)
+})
+
+t.test('failures below the threshold are forgotten after a success', async (t) => {
+  const { store, inner } = setup()
+  await t.rejects(store.check(request))
+  await t.rejects(store.check(request))
+  inner.failing = false
+  await store.check(request)
+  inner.failing = true
+  await t.rejects(store.check(request))
+  await t.rejects(store.check(request))
+  t.equal(store.state, 'closed')
+})
