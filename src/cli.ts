@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import closeWithGrace from 'close-with-grace'
 import type Redis from 'ioredis'
-import { buildApp } from './app'
 import { durationMs, loadConfigFile, type Config } from './config'
-import { buildRuntime, createRedisClient, MemoryLimitStore, RedisLimitStore, sha256Hex, waitForRedis, type LimitStore } from './limits'
-import { createLogger, type Logger } from './observe'
-import { Forwarder } from './proxy'
+import { isWellFormedKey, sha256Hex } from './limits/identity'
+import type { LimitStore } from './limits'
+import type { Logger } from './observe'
 
 const USAGE = `Usage:
   tollgate [--config FILE]        serve (default config: ./config.yml, or $TOLLGATE_CONFIG)
@@ -25,6 +23,7 @@ function version (): string {
 
 function summary (config: Config, hash: string): string {
   const lines = [`config OK (hash ${hash})`]
+  lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}`)
   lines.push(`  upstream: ${config.upstream?.url ?? '(none: decision API only)'}`)
   lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
   lines.push(`  plans:`)
@@ -32,7 +31,7 @@ function summary (config: Config, hash: string): string {
     lines.push(`    ${plan}: ${windows.map((w) => `${w.max}/${w.per} ${w.algorithm ?? config.algorithm}`).join(', ')}`)
   }
   lines.push(`  keys:     ${config.keys.length === 0 ? '(none)' : config.keys.map((k) => `${k.name} (${k.plan})`).join(', ')}`)
-  lines.push(`  routes:   ${config.routes.length === 0 ? '(none)' : ''}`)
+  lines.push(config.routes.length === 0 ? '  routes:   (none)' : '  routes:')
   for (const route of config.routes) {
     const extra = Object.keys(route.plans ?? {})
     lines.push(`    ${route.match}: ${route.limit ? `cost ${route.cost}${extra.length > 0 ? `, own windows for ${extra.join(', ')}` : ''}` : 'not limited'}`)
@@ -64,7 +63,8 @@ interface Backing {
   readonly redis?: Redis
 }
 
-function openStores (config: Config, log: Logger): Backing {
+async function openStores (config: Config, log: Logger): Promise<Backing> {
+  const { createRedisClient, MemoryLimitStore, RedisLimitStore } = await import('./limits')
   if (config.redis === undefined) {
     log.warn('no redis configured: using the embedded in-memory store, correct for one replica only')
     return { shared: new MemoryLimitStore() }
@@ -82,10 +82,13 @@ async function serve (configPath: string): Promise<void> {
     return
   }
   const { config, hash } = loaded
+  // Loaded here, not at the top: one-shot commands (check-config, hash-key) stay fast.
+  const [{ default: closeWithGrace }, { buildApp }, { buildRuntime, waitForRedis }, { createLogger }, { Forwarder }] =
+    await Promise.all([import('close-with-grace'), import('./app'), import('./limits'), import('./observe'), import('./proxy')])
   const log = createLogger(config.log_level, config.api_key.header)
   for (const warning of loaded.warnings) log.warn(warning)
 
-  const backing = openStores(config, log)
+  const backing = await openStores(config, log)
   let redisAnswered = backing.redis === undefined
   if (backing.redis !== undefined) {
     backing.redis.on('ready', () => { redisAnswered = true })
@@ -108,7 +111,7 @@ async function serve (configPath: string): Promise<void> {
     ]
   })
 
-  closeWithGrace({
+  const { uninstall } = closeWithGrace({
     delay: durationMs(config.shutdown.drain_delay) + durationMs(config.shutdown.grace),
     logger: { error: (message: unknown) => log.error({ err: message }, 'shutdown') }
   }, async ({ signal, err }) => {
@@ -124,23 +127,40 @@ async function serve (configPath: string): Promise<void> {
     log.flush()
   })
 
-  const proxyAt = splitHostPort(config.listen.proxy)
-  const adminAt = splitHostPort(config.listen.admin)
-  const proxyUrl = await app.proxy.listen(proxyAt)
-  const adminUrl = await app.admin.listen(adminAt)
+  let proxyUrl: string, adminUrl: string
+  try {
+    proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
+    adminUrl = await app.admin.listen(splitHostPort(config.listen.admin))
+  } catch (error) {
+    // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.
+    uninstall()
+    log.fatal({ err: { message: (error as Error).message } }, 'cannot listen')
+    await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), backing.redis?.quit()])
+    log.flush()
+    process.exitCode = 1
+    return
+  }
   log.info({ proxy: proxyUrl, admin: adminUrl, upstream: config.upstream?.url, config: hash }, 'tollgate listening')
 }
 
 export async function main (argv: readonly string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' }
-    }
-  })
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' }
+      }
+    })
+  } catch (error) {
+    process.stderr.write(`tollgate: ${(error as Error).message}\n${USAGE}\n`)
+    process.exitCode = 2
+    return
+  }
+  const { values, positionals } = parsed
   const [command, ...rest] = positionals
   if (values.help === true) {
     process.stdout.write(USAGE + '\n')
@@ -149,6 +169,12 @@ export async function main (argv: readonly string[]): Promise<void> {
   } else if (command === 'check-config' && rest.length === 1) {
     process.exitCode = await checkConfig(rest[0])
   } else if (command === 'hash-key' && rest.length === 1) {
+    if (!isWellFormedKey(rest[0])) {
+      // Such a key could never match: requests carrying it get 400 malformed_api_key.
+      process.stderr.write('tollgate: a key is 1 to 256 visible ASCII characters (no spaces)\n')
+      process.exitCode = 2
+      return
+    }
     process.stdout.write(sha256Hex(rest[0]) + '\n')
   } else if (command === undefined || command === 'serve') {
     await serve(values.config ?? process.env.TOLLGATE_CONFIG ?? 'config.yml')

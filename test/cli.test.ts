@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig } from '../src/config'
@@ -169,4 +171,31 @@ t.test('serve with a valid config listens (the control for the refusals above)',
   t.match(tollgate.proxyUrl, /^http:\/\/127\.0\.0\.1:\d+$/)
   const live = await get(`${tollgate.adminUrl}/health/live`)
   t.equal(live.status, 200)
+})
+
+t.test('an unknown option exits 2 with the usage', async (t) => {
+  const result = await runCli(['--conifg', 'x.yml'])
+  t.equal(result.code, 2)
+  t.match(result.stderr, /^tollgate: Unknown option '--conifg'.*\nUsage:\n/s)
+})
+
+t.test('hash-key refuses a key no request could carry', async (t) => {
+  for (const key of ['', 'has space', 'k'.repeat(257), 'caf\u00e9']) {
+    const result = await runCli(['hash-key', key])
+    t.equal(result.code, 2, JSON.stringify(key))
+    t.equal(result.stdout, '')
+    t.match(result.stderr, 'a key is 1 to 256 visible ASCII characters')
+  }
+})
+
+t.test('a listen port in use exits 1, not 0', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as AddressInfo).port
+  const dir = t.testdir({ 'config.yml': GOOD.replace('proxy: "127.0.0.1:0"', `proxy: "127.0.0.1:${port}"`) })
+  const result = await runCli(['--config', join(dir, 'config.yml')])
+  t.equal(result.code, 1)
+  t.match(result.stdout, /"msg":"cannot listen"/)
+  t.match(result.stdout, /EADDRINUSE/)
 })

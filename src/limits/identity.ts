@@ -22,6 +22,11 @@ const MAX_KEY_BYTES = 256
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/
 const BEARER = /^bearer +(\S*)$/i
 
+/** What a key may look like; anything else is refused before any lookup. */
+export function isWellFormedKey (key: string): boolean {
+  return key.length <= MAX_KEY_BYTES && VISIBLE_ASCII.test(key)
+}
+
 export function sha256Hex (key: string): string {
   return createHash('sha256').update(key).digest('hex')
 }
@@ -66,7 +71,7 @@ export function buildIdentify (config: Config): Identify {
     if (key === undefined) {
       return anonymousAllowed ? anonymous(raw) : new TollgateError('api_key_required')
     }
-    if (key.length > MAX_KEY_BYTES || !VISIBLE_ASCII.test(key)) return new TollgateError('malformed_api_key')
+    if (!isWellFormedKey(key)) return new TollgateError('malformed_api_key')
     const known = byDigest.get(sha256Hex(key))
     if (known !== undefined) return known
     return unknownIsAnonymous && anonymousAllowed ? anonymous(raw) : new TollgateError('invalid_api_key')
