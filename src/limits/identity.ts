@@ -48,6 +48,17 @@ function clientIpOf (config: Config): (raw: IncomingMessage) => string {
   return (raw) => proxyAddr(raw, trust)
 }
 
+/**
+ * Whether the connecting peer is a proxy `trust_proxy` trusts, so its
+ * `x-forwarded-proto/host` may be passed on to the app as they are.
+ */
+export function buildPeerTrust (config: Config): (raw: IncomingMessage) => boolean {
+  const trust = config.trust_proxy
+  if (typeof trust === 'boolean') return () => trust
+  const trusts = proxyAddr.compile([...trust])
+  return (raw) => trusts(raw.socket.remoteAddress ?? '', 0)
+}
+
 /** Builds the identity resolver for one config snapshot. */
 export function buildIdentify (config: Config): Identify {
   const byDigest = new Map<string, Identity>()

@@ -1,5 +1,6 @@
 import type { Config } from '../config'
-import { buildIdentify, type Identify } from './identity'
+import type { IncomingMessage } from 'node:http'
+import { buildIdentify, buildPeerTrust, type Identify } from './identity'
 import { Limiter } from './limiter'
 import { compilePolicy, type Policy } from './policy'
 import type { LimitStore } from './types'
@@ -15,6 +16,8 @@ export interface Runtime {
   readonly hash: string
   readonly policy: Policy
   readonly identify: Identify
+  /** Whether the peer is a trusted proxy (`trust_proxy`), whose forwarded headers stand. */
+  readonly trustsPeer: (raw: IncomingMessage) => boolean
   readonly limiter: Limiter
 }
 
@@ -32,6 +35,7 @@ export function buildRuntime (config: Config, hash: string, stores: Stores): Run
     hash,
     policy: compilePolicy(config),
     identify: buildIdentify(config),
+    trustsPeer: buildPeerTrust(config),
     limiter: new Limiter({
       store: stores.shared,
       onStoreError: config.on_redis_error,

@@ -218,6 +218,12 @@ function left(max: number, used: number): number {
   return Math.max(0, Math.floor((max - used) / UNIT))
 }
 
+export function assertCost(cost: number): void {
+  if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_AMOUNT) {
+    throw new TypeError(`cost must be an integer from 0 to ${MAX_AMOUNT}, got ${cost}`)
+  }
+}
+
 /**
  * Both stores refuse a malformed request up front: in Redis it would fail inside the
  * script with a cryptic error, or worse, be evaluated with NaN.
@@ -227,9 +233,7 @@ export function assertLimitRequest(request: LimitRequest): void {
   if (typeof subject !== 'string' || subject === '') {
     throw new TypeError('subject must be a non-empty string')
   }
-  if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_AMOUNT) {
-    throw new TypeError(`cost must be an integer from 0 to ${MAX_AMOUNT}, got ${cost}`)
-  }
+  assertCost(cost)
   const scopes = new Set<string>()
   for (const w of windows) {
     if (!Number.isSafeInteger(w.max) || w.max < 1 || w.max > MAX_AMOUNT) {

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { CHECK_SCRIPT } from './store-redis.lua'
-import { assertLimitRequest } from './store-memory'
+import { assertCost, assertLimitRequest } from './store-memory'
 import type { Algorithm, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
 
 /** The ioredis command name the script is defined under (EVALSHA, NOSCRIPT → EVAL). */
@@ -42,12 +42,24 @@ export class RedisLimitStore implements LimitStore {
     this.run = command.bind(redis)
   }
 
+  /**
+   * The script's per-window arguments, built (and the windows validated) once per
+   * windows list: a config snapshot reuses the same lists for every request.
+   */
+  private readonly prepared = new WeakMap<LimitRequest['windows'], string[]>()
+
   /** Rejects with the ioredis error when Redis fails; the caller decides allow or deny. */
   async check(request: LimitRequest): Promise<LimitResult> {
-    assertLimitRequest(request)
     const { subject, windows, cost } = request
+    let args = this.prepared.get(windows)
+    if (args === undefined) {
+      assertLimitRequest(request)
+      args = windows.flatMap((w) => [String(w.max), String(w.perMs), ALGORITHM_CODE[w.algorithm]])
+      this.prepared.set(windows, args)
+    } else {
+      assertCost(cost)
+    }
     const keys = windows.map((w) => limitKey(subject, w.scope))
-    const args = windows.flatMap((w) => [String(w.max), String(w.perMs), ALGORITHM_CODE[w.algorithm]])
     const reply = await this.run(keys.length, ...keys, String(cost), ...args)
     return parseReply(reply, windows.length)
   }
@@ -57,7 +69,7 @@ export class RedisLimitStore implements LimitStore {
 }
 
 function parseReply(reply: unknown, count: number): LimitResult {
-  if (!Array.isArray(reply) || reply.length !== 1 + 3 * count || !reply.every(Number.isInteger)) {
+  if (!Array.isArray(reply) || reply.length !== 1 + 3 * count) {
     throw new Error(`unexpected reply from the limit script: ${JSON.stringify(reply)}`)
   }
   const windows: WindowResult[] = []

@@ -81,7 +81,11 @@ export class Forwarder {
     const priorFor = incoming['x-forwarded-for']
     headers['x-forwarded-for'] = priorFor === undefined ? remote : `${String(priorFor)}, ${remote}`
     if (!trustForwarded || incoming['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http'
-    if ((!trustForwarded || incoming['x-forwarded-host'] === undefined) && incoming.host !== undefined) headers['x-forwarded-host'] = incoming.host
+    if (!trustForwarded || incoming['x-forwarded-host'] === undefined) {
+      // No Host (HTTP/1.0) leaves nothing to replace the client's value with: drop it.
+      if (incoming.host === undefined) delete headers['x-forwarded-host']
+      else headers['x-forwarded-host'] = incoming.host
+    }
     if (identity !== undefined) {
       headers['x-tollgate-client'] = identity.client
       headers['x-tollgate-plan'] = identity.plan

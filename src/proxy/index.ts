@@ -1,3 +1,4 @@
+import { METHODS } from 'node:http'
 import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
@@ -46,10 +47,22 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
-    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 }
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
+    // A path the router cannot decode (`/%zz`) reaches no hook, route or error handler;
+    // Fastify would answer it in its own shape.
+    frameworkErrors: (_error, request, reply) => { sendError(new TollgateError('bad_request'), request, reply) }
   })
   proxy.removeAllContentTypeParsers()
   proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+  // Fastify routes only the common methods (its own 404 for PURGE, PROPFIND, LINK...)
+  // and refuses QUERY without a content-type itself; what the app accepts is the
+  // app's call. So: every method Node parses but CONNECT (a tunnel, not a request),
+  // and QUERY as a method whose body Fastify leaves alone.
+  const known = new Set(proxy.supportedMethods)
+  for (const method of METHODS) {
+    if (method !== 'CONNECT' && !known.has(method)) proxy.addHttpMethod(method, { hasBody: true })
+  }
+  proxy.addHttpMethod('QUERY', { hasBody: false, overrideExisting: true })
 
   proxy.setErrorHandler((error: FastifyError | TollgateError, request, reply) => {
     if (error instanceof TollgateError) return sendError(error, request, reply)
@@ -65,7 +78,7 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   proxy.all('*', async (request, reply) => {
     const context = request.tollgate
     if (forwarder === undefined) throw new TollgateError('no_upstream')
-    const response = await forwarder.forward(request, context?.identity, context?.runtime.config.trust_proxy !== false)
+    const response = await forwarder.forward(request, context?.identity, context !== null && context.runtime.trustsPeer(request.raw))
     reply.code(response.statusCode).headers(response.headers)
     if (context?.decision !== undefined) setRateLimitHeaders(reply, context.decision)
     return reply.send(response.body)
