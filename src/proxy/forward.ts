@@ -9,7 +9,7 @@ import type { Identity } from '../limits'
  * Forwarding through one undici keep-alive `Pool`, streaming both ways: the request
  * body is the client's socket stream, the response body is undici's stream handed to
  * `reply.send`. Chosen over @fastify/reply-from by measurement (bench/RESULTS.md):
- * the same streaming with less work per request.
+ * the bare Pool cost 11–22 µs less CPU per request in the quiet runs, never more.
  */
 
 export interface UpstreamOptions {
