@@ -1,7 +1,9 @@
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { connect } from 'node:net'
 import { join, resolve } from 'node:path'
+import { freePort } from '../test/helpers/ports'
+import { answersPing } from '../test/helpers/redis'
 
 /**
  * Child processes of the bench and the measurements taken on them. Every process the
@@ -166,18 +168,6 @@ export async function sleep (ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago (for redis-server, which cannot report the one it got). */
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
 /** Resolves once something accepts TCP connections on the port. */
 export async function waitForPort (port: number, timeoutMs: number, child?: Child): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -194,24 +184,6 @@ export async function waitForPort (port: number, timeoutMs: number, child?: Chil
   }
 }
 
-/** One inline PING over a raw socket. */
-export async function redisAnswersPing (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1')
-    let reply = ''
-    const done = (ok: boolean): void => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once('error', () => done(false))
-    socket.once('connect', () => socket.write('PING\r\n'))
-    socket.on('data', (chunk) => {
-      reply += chunk.toString()
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
-    })
-  })
-}
 
 export interface RedisChild extends Child {
   readonly port: number
@@ -228,7 +200,7 @@ export async function startRedis (): Promise<RedisChild> {
     child.process.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-2000) })
     const deadline = Date.now() + 5000
     while (child.exitInfo === undefined && Date.now() < deadline) {
-      if (await redisAnswersPing(port)) return Object.assign(child, { port })
+      if (await answersPing(port)) return Object.assign(child, { port })
       await sleep(25)
     }
     await stopChild(child)

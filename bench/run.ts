@@ -4,8 +4,9 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, r
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
+import { freePort } from '../test/helpers/ports'
 import {
-  CLK_TCK, cpuSeconds, freePort, machineJiffies, REPO_ROOT, RUN_TS, removeOnExit, safeRead, sleep, startChild, startRedis, stopAll,
+  CLK_TCK, cpuSeconds, machineJiffies, REPO_ROOT, RUN_TS, removeOnExit, safeRead, sleep, startChild, startRedis, stopAll,
   waitForFileLine, waitForPort, waitForStdout, type Child, type RedisChild
 } from './procs'
 import { summarizeProfile } from './profile'

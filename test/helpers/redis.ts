@@ -13,6 +13,10 @@ export interface RedisServer {
   kill(): Promise<void>
   /** Kills the server if it still runs, then starts an empty one on the same port. */
   restart(): Promise<void>
+  /** SIGSTOP: the server keeps its connections but answers nothing (a hung Redis). */
+  pause(): void
+  /** SIGCONT after `pause`. */
+  resume(): void
 }
 
 /** How long a fresh redis-server gets to answer PING: it takes ~10 ms when idle. */
@@ -53,6 +57,12 @@ export async function startRedis (t: Test): Promise<RedisServer> {
       if (child !== undefined) await killAndWait(child)
       child = undefined
       child = await spawnRedis(port)
+    },
+    pause () {
+      child?.kill('SIGSTOP')
+    },
+    resume () {
+      child?.kill('SIGCONT')
     }
   }
 }
@@ -100,7 +110,7 @@ async function spawnRedis (port: number): Promise<ChildProcess> {
 }
 
 /** One inline PING over a raw socket: no client library, no retry logic to second-guess. */
-async function answersPing (port: number): Promise<boolean> {
+export async function answersPing (port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
     let reply = ''

@@ -1,65 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import net from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis, type RedisOptions } from 'ioredis'
 import { RedisLimitStore, limitKey } from '../../src/limits/store-redis'
+import { startRedis } from '../helpers/redis'
 import { freshSubject, storeBehaviour, win, type Harness } from './store-behaviour'
-
-// A private redis-server starter; test/helpers/redis.ts will replace it.
-
-interface Server {
-  readonly port: number
-  readonly child: ChildProcess
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as net.AddressInfo
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(200, () => done(false))
-    socket.once('error', () => done(false))
-    socket.once('connect', () => socket.write('PING\r\n'))
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')))
-  })
-}
-
-async function startRedis(t: Test): Promise<Server> {
-  const port = await freePort()
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'],
-    { stdio: 'ignore' },
-  )
-  const exited = once(child, 'exit')
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
-  let failure: unknown
-  child.once('error', (error) => {
-    failure = error
-  })
-  for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(20)) {
-    if (failure !== undefined) throw failure
-    if (await answersPing(port)) return { port, child }
-  }
-  throw new Error(`redis-server on port ${port} did not answer PING within 5 s`)
-}
 
 /** Options the sidecar uses: fail at once when down, give up after the timeout. */
 const CLIENT_OPTIONS: RedisOptions = {
@@ -152,14 +98,13 @@ t.test('check() rejects within the command timeout when redis-server hangs, then
   const request = { subject: freshSubject(), windows: [win('gcra', 5, 1000)], cost: 1 }
   t.equal((await store.check(request)).allowed, true)
 
-  server.child.kill('SIGSTOP')
+  server.pause()
   const hung = Date.now()
   await t.rejects(store.check(request), /timed out/i, 'hung: the command times out')
   t.ok(Date.now() - hung < 1000, `hung: rejected in ${Date.now() - hung} ms`)
-  server.child.kill('SIGCONT')
+  server.resume()
 
-  server.child.kill('SIGKILL')
-  await once(server.child, 'exit')
+  await server.kill()
   for (const moment of ['at once', 'after the connection is seen closed']) {
     const started = Date.now()
     await t.rejects(store.check(request), Error, moment)
