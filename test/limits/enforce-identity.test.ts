@@ -74,3 +74,19 @@ keys: [ { name: acme, key: ${secret}, plan: free } ]`)
   t.ok(keys.every((k) => k.startsWith('tollgate:{acme}:')), `keys are named by client: ${keys.join(', ')}`)
   t.notMatch(keys.join(' '), 'TOPSECRET')
 })
+
+t.test('api_key.unknown: anonymous treats an unknown key as an anonymous caller', async (t) => {
+  const { upstream, tollgate } = await stack(t, (up) => `
+upstream: ${up}
+api_key: { unknown: anonymous }
+plans:
+  anonymous: [ { max: 1, per: 1m } ]
+  pro: [ { max: 100, per: 1m } ]
+keys: [ { name: acme, key: acme-key, plan: pro } ]`)
+  const first = await get(`${tollgate.proxyUrl}/u`, { 'x-api-key': 'not-a-known-key' })
+  t.equal(first.status, 200)
+  t.equal(first.headers['x-ratelimit-limit'], '1', 'the anonymous plan applies')
+  t.equal(upstream.requests.at(-1)?.headers['x-tollgate-client'], 'anonymous')
+  t.equal((await get(`${tollgate.proxyUrl}/u`)).status, 429, 'and it shares the per-IP budget of callers without a key')
+  t.equal((await get(`${tollgate.proxyUrl}/u`, { 'x-api-key': 'acme-key' })).status, 200, 'known keys are unaffected')
+})
