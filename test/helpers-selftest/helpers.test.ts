@@ -197,8 +197,8 @@ t.test('startTollgate: teardown kills the child', async (t) => {
 
 t.test('startTollgate: no listening line fails with the output tail', async (t) => {
   await t.rejects(
-    startTollgate(t, { entry: FIXTURE, configYaml: 'x: 1\n', args: ['--never-listen'], readyTimeoutMs: 2000 }),
-    /no matching log line within 2000 ms[\s\S]*config loaded[\s\S]*stuck before listening/
+    startTollgate(t, { entry: FIXTURE, configYaml: 'x: 1\n', args: ['--never-listen'], readyTimeoutMs: 8000 }),
+    /no matching log line within 8000 ms[\s\S]*config loaded[\s\S]*stuck before listening/
   )
 })
 
