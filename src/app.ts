@@ -1,14 +1,16 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Runtime } from './limits'
-import { registerHealthRoutes, type Logger, type ReadinessCheck } from './observe'
+import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
 import { buildProxy, type Forwarder } from './proxy'
 
 export interface AppDeps {
   readonly log: Logger
+  readonly metrics: Metrics
+  readonly health: Health
+  readonly version: string
   /** The runtime (config snapshot) in force; read once per request. */
   readonly currentRuntime: () => Runtime
   readonly forwarder?: Forwarder
-  readonly readiness: () => readonly ReadinessCheck[]
 }
 
 export interface App {
@@ -18,11 +20,33 @@ export interface App {
   readonly admin: FastifyInstance
 }
 
+/** Whether a scraper asked for OpenMetrics (Prometheus does, first, by default). */
+function wantsOpenMetrics (accept: string | undefined): boolean {
+  return accept !== undefined && accept.includes('application/openmetrics-text')
+}
+
+/** The admin listener: `/metrics` and `/health/*`. Counted in metrics, never logged per request. */
+async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
+  const admin = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Probes and scrapes arrive every few seconds: a log line for each would drown the log.
+    logController: new RequestObserver({
+      listener: 'admin',
+      metrics: deps.metrics,
+      describe: (request) => ({ route: request.routeOptions.url ?? 'unmatched' })
+    })
+  })
+  const render = metricsRenderer(deps.metrics.registry)
+  admin.get('/metrics', async (request, reply) => {
+    const { contentType, body } = await render(wantsOpenMetrics(request.headers.accept))
+    return await reply.type(contentType).send(body)
+  })
+  registerHealthRoutes(admin, deps.health, { version: deps.version })
+  return admin
+}
+
 /** A pure factory: builds both listeners from their dependencies, touches no process state. */
 export async function buildApp (deps: AppDeps): Promise<App> {
-  const proxy = await buildProxy(deps)
-  // Probes arrive every few seconds: a line for each would drown the access log.
-  const admin = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) })
-  registerHealthRoutes(admin, deps.readiness)
+  const [proxy, admin] = await Promise.all([buildProxy(deps), buildAdmin(deps)])
   return { proxy, admin }
 }

@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import type Redis from 'ioredis'
 import { durationMs, loadConfigFile, type Config } from './config'
 import { isWellFormedKey, sha256Hex } from './limits/identity'
-import type { LimitStore } from './limits'
-import type { Logger } from './observe'
 
 const USAGE = `Usage:
   tollgate [--config FILE]        serve (default config: ./config.yml, or $TOLLGATE_CONFIG)
@@ -57,23 +54,6 @@ function splitHostPort (value: string): { host: string, port: number } {
   return { host: host === '' ? '0.0.0.0' : host, port: Number(value.slice(colon + 1)) }
 }
 
-interface Backing {
-  readonly shared: LimitStore
-  readonly local?: LimitStore
-  readonly redis?: Redis
-}
-
-async function openStores (config: Config, log: Logger): Promise<Backing> {
-  const { createRedisClient, MemoryLimitStore, RedisLimitStore } = await import('./limits')
-  if (config.redis === undefined) {
-    log.warn('no redis configured: using the embedded in-memory store, correct for one replica only')
-    return { shared: new MemoryLimitStore() }
-  }
-  const redis = createRedisClient({ url: config.redis.url, timeoutMs: durationMs(config.redis.timeout) }, log)
-  const local = config.on_redis_error === 'local' ? new MemoryLimitStore() : undefined
-  return { shared: new RedisLimitStore(redis), local, redis }
-}
-
 async function serve (configPath: string): Promise<void> {
   const loaded = await loadConfigFile(configPath, process.env)
   if (!loaded.ok) {
@@ -83,33 +63,64 @@ async function serve (configPath: string): Promise<void> {
   }
   const { config, hash } = loaded
   // Loaded here, not at the top: one-shot commands (check-config, hash-key) stay fast.
-  const [{ default: closeWithGrace }, { buildApp }, { buildRuntime, waitForRedis }, { createLogger }, { Forwarder }] =
+  const [{ default: closeWithGrace }, { buildApp }, limits, observe, { Forwarder, probeUpstream }] =
     await Promise.all([import('close-with-grace'), import('./app'), import('./limits'), import('./observe'), import('./proxy')])
-  const log = createLogger(config.log_level, config.api_key.header)
+  const log = observe.createLogger(config.log_level, config.api_key.header)
   for (const warning of loaded.warnings) log.warn(warning)
 
-  const backing = await openStores(config, log)
-  let redisAnswered = backing.redis === undefined
-  if (backing.redis !== undefined) {
-    backing.redis.on('ready', () => { redisAnswered = true })
-    redisAnswered = await waitForRedis(backing.redis, REDIS_START_WAIT_MS, log)
+  const release = version()
+  const metrics = observe.createMetrics({ version: release })
+  const loadedAt = new Date()
+  metrics.configLastReloadSuccessful.set(1)
+  metrics.configLastReloadSuccessTimestamp.set(loadedAt.getTime() / 1000)
+  metrics.configInfo.set({ hash }, 1)
+  observe.zeroDecisions(metrics, [
+    ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
+    ...(config.plans.anonymous === undefined ? [] : [{ client: 'anonymous', plan: 'anonymous' }])
+  ])
+
+  const stores = limits.openStores(config, log, observe.storeMetrics(metrics))
+  const { redis } = stores
+  // Until Redis has answered once, readiness waits for it whatever on_redis_error says.
+  let redisAnswered = redis === undefined
+  if (redis !== undefined) {
+    redis.on('ready', () => { redisAnswered = true })
+    redisAnswered = await limits.waitForRedis(redis, REDIS_START_WAIT_MS, log)
     if (!redisAnswered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${config.on_redis_error} decides until it does`)
   }
-  const runtime = buildRuntime(config, hash, { shared: backing.shared, local: backing.local })
-  const forwarder = config.upstream === undefined
+  const runtime = limits.buildRuntime(config, hash, stores)
+
+  const upstream = config.upstream
+  const forwarder = upstream === undefined
     ? undefined
-    : new Forwarder({ url: config.upstream.url, timeoutMs: durationMs(config.upstream.timeout) })
+    : new Forwarder({
+      url: upstream.url,
+      timeoutMs: durationMs(upstream.timeout),
+      onResponse: (statusClass, seconds) => {
+        metrics.upstreamRequests.inc({ status_class: statusClass })
+        metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
+      }
+    })
+  const probe = upstream === undefined
+    ? undefined
+    : async () => await probeUpstream(upstream.url, config.upstream_health.path, durationMs(config.upstream_health.timeout))
+  const upstreamTimer = probe === undefined
+    ? undefined
+    : setInterval(() => { void probe().then((result) => metrics.upstreamUp.set(result.ok ? 1 : 0)) }, durationMs(config.upstream_health.interval))
+  upstreamTimer?.unref()
+  if (probe !== undefined) metrics.upstreamUp.set((await probe()).ok ? 1 : 0)
 
   let shuttingDown = false
-  const app = await buildApp({
-    log,
-    currentRuntime: () => runtime,
-    forwarder,
-    readiness: () => [
-      { name: 'shutdown', ok: () => !shuttingDown },
-      { name: 'redis', ok: () => redisAnswered && (config.on_redis_error !== 'deny' || backing.redis?.status === 'ready') }
-    ]
-  })
+  const components = [
+    observe.redisComponent(redis === undefined ? undefined : async () => await redis.ping(), () => !redisAnswered || config.on_redis_error === 'deny'),
+    observe.upstreamComponent(probe),
+    observe.configComponent(() => ({ hash, loadedAt })),
+    observe.eventLoopComponent(),
+    observe.memoryComponent(() => process.memoryUsage()),
+    observe.shutdownComponent(() => shuttingDown)
+  ]
+  const health = new observe.Health({ components: () => components })
+  const app = await buildApp({ log, metrics, health, version: release, currentRuntime: () => runtime, forwarder })
 
   const { uninstall } = closeWithGrace({
     delay: durationMs(config.shutdown.drain_delay) + durationMs(config.shutdown.grace),
@@ -118,11 +129,11 @@ async function serve (configPath: string): Promise<void> {
     shuttingDown = true
     if (err !== undefined) log.error({ err }, 'fatal error, shutting down')
     else log.info({ signal }, 'shutting down')
+    clearInterval(upstreamTimer)
     await app.proxy.close()
     await forwarder?.close()
     await app.admin.close()
-    await backing.shared.close()
-    await backing.redis?.quit().catch(() => undefined)
+    await stores.close()
     log.info('tollgate stopped')
     log.flush()
   })
@@ -134,13 +145,14 @@ async function serve (configPath: string): Promise<void> {
   } catch (error) {
     // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.
     uninstall()
+    clearInterval(upstreamTimer)
     log.fatal({ err: { message: (error as Error).message } }, 'cannot listen')
-    await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), backing.redis?.quit()])
+    await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), stores.close()])
     log.flush()
     process.exitCode = 1
     return
   }
-  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: config.upstream?.url, config: hash }, 'tollgate listening')
+  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: upstream?.url, config: hash }, 'tollgate listening')
 }
 
 export async function main (argv: readonly string[]): Promise<void> {

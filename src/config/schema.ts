@@ -64,6 +64,14 @@ export const ConfigSchema = Type.Object({
     /** No response headers within this time → 504. */
     timeout: Duration('30s')
   }, { additionalProperties: false })),
+  upstream_health: Type.Object({
+    /** GET this path (2xx/3xx = up); without it, a TCP connect to the upstream's port. */
+    path: Type.Optional(Type.String({ pattern: '^/\\S*$', errorMessage: 'must be a path starting with /' })),
+    /** How often `tollgate_upstream_up` is refreshed. */
+    interval: Duration('5s'),
+    /** One check's limit; past it the upstream counts as down. */
+    timeout: Duration('1s')
+  }, { additionalProperties: false, default: {} }),
   redis: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^rediss?://\\S+$', errorMessage: 'must be a redis:// or rediss:// URL' }),
     /** Per-command timeout; tens of ms gives false timeouts on a busy machine. */

@@ -1,5 +1,5 @@
-import { TollgateError } from '../errors'
 import type { PlanLimits } from './policy'
+import { classifyStoreError, type StoreEvents } from './stores'
 import type { LimitResult, LimitStore } from './types'
 
 /** The `decision` label of `tollgate_ratelimit_decisions_total`, minus `unauthenticated`. */
@@ -17,8 +17,8 @@ export interface Binding {
 /** One request's verdict, computed once and turned into a response by the proxy or the decision API. */
 export interface Decision {
   readonly outcome: Outcome
-  /** Whether the request goes on; false only for `limited`. */
-  readonly proceed: boolean
+  /** Why the request stops here; undefined when it goes on. */
+  readonly refusal?: 'rate_limited' | 'limiter_unavailable'
   readonly policyHeader: string
   /** Absent when no store could answer (`degraded` under `on_redis_error: allow`). */
   readonly binding?: Binding
@@ -33,8 +33,8 @@ export interface LimiterOptions {
   readonly fallback?: LimitStore
   /** Count and report, never refuse. */
   readonly shadow: boolean
-  /** Told about every store failure, e.g. to count it. */
-  readonly onStoreFailure?: (error: unknown) => void
+  /** Told about every check and every store failure, e.g. to count them. */
+  readonly events?: StoreEvents
 }
 
 function bindingOf (limits: PlanLimits, result: LimitResult): Binding {
@@ -75,35 +75,36 @@ export class Limiter {
 
   async decide (subject: string, limits: PlanLimits, cost: number): Promise<Decision> {
     const request = { subject, windows: limits.windows, cost }
+    const events = this.#options.events
+    const started = performance.now()
     let result: LimitResult
     try {
       result = await this.#options.store.check(request)
     } catch (error) {
-      this.#options.onStoreFailure?.(error)
+      events?.onStoreFailure?.(classifyStoreError(error))
       return await this.#degraded(request, limits)
+    } finally {
+      events?.onCheck?.((performance.now() - started) / 1000)
     }
     return this.#verdict(limits, result, result.allowed ? 'allowed' : 'limited')
   }
 
   #verdict (limits: PlanLimits, result: LimitResult, outcome: Outcome): Decision {
     const binding = bindingOf(limits, result)
-    if (outcome === 'limited' && this.#options.shadow) {
-      return { outcome: 'would_limit', proceed: true, policyHeader: limits.policyHeader, binding }
-    }
-    return { outcome, proceed: outcome !== 'limited', policyHeader: limits.policyHeader, binding }
+    const { policyHeader } = limits
+    if (result.allowed) return { outcome, policyHeader, binding }
+    if (this.#options.shadow) return { outcome: outcome === 'limited' ? 'would_limit' : outcome, policyHeader, binding }
+    return { outcome, refusal: 'rate_limited', policyHeader, binding }
   }
 
+  /** Decided without the shared store: `on_redis_error` says how. */
   async #degraded (request: Parameters<LimitStore['check']>[0], limits: PlanLimits): Promise<Decision> {
     const { onStoreError, fallback, shadow } = this.#options
-    if (onStoreError === 'deny') {
-      if (shadow) return { outcome: 'degraded', proceed: true, policyHeader: limits.policyHeader }
-      throw new TollgateError('limiter_unavailable')
-    }
+    const { policyHeader } = limits
     if (onStoreError === 'local' && fallback !== undefined) {
-      const result = await fallback.check(request)
-      const decision = this.#verdict(limits, result, 'degraded')
-      return { ...decision, proceed: result.allowed || shadow }
+      return this.#verdict(limits, await fallback.check(request), 'degraded')
     }
-    return { outcome: 'degraded', proceed: true, policyHeader: limits.policyHeader }
+    if (onStoreError === 'deny' && !shadow) return { outcome: 'degraded', refusal: 'limiter_unavailable', policyHeader }
+    return { outcome: 'degraded', policyHeader }
   }
 }

@@ -5,6 +5,8 @@ export interface RedisClientOptions {
   readonly url: string
   /** Per-command timeout: past it the decision is unknown and `on_redis_error` decides. */
   readonly timeoutMs: number
+  /** Told when the connection becomes ready (true) or is lost (false). */
+  readonly onUp?: (up: boolean) => void
 }
 
 /** Longest pause between reconnect attempts to a dead Redis. */
@@ -26,12 +28,14 @@ export function createRedisClient (options: RedisClientOptions, log: Logger): Re
     lazyConnect: false
   })
   let down = false
+  client.on('close', () => options.onUp?.(false))
   client.on('error', (error: Error) => {
     // ioredis emits an error for every failed reconnect; one line per outage is enough.
     if (!down) log.error({ err: { message: error.message, code: (error as NodeJS.ErrnoException).code } }, 'redis connection failed')
     down = true
   })
   client.on('ready', () => {
+    options.onUp?.(true)
     if (down) log.info('redis connection restored')
     down = false
   })

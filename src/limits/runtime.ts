@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import { buildIdentify, buildPeerTrust, type Identify } from './identity'
 import { Limiter } from './limiter'
 import { compilePolicy, type Policy } from './policy'
-import type { LimitStore } from './types'
+import type { Stores } from './stores'
 
 /**
  * Everything one config snapshot decides with: built whole from the config, never
@@ -21,14 +21,6 @@ export interface Runtime {
   readonly limiter: Limiter
 }
 
-export interface Stores {
-  /** Redis when configured, else the embedded memory store. */
-  readonly shared: LimitStore
-  /** The per-replica store `on_redis_error: local` falls back to. */
-  readonly local?: LimitStore
-  readonly onStoreFailure?: (error: unknown) => void
-}
-
 export function buildRuntime (config: Config, hash: string, stores: Stores): Runtime {
   return {
     config,
@@ -41,7 +33,7 @@ export function buildRuntime (config: Config, hash: string, stores: Stores): Run
       onStoreError: config.on_redis_error,
       fallback: stores.local,
       shadow: config.shadow,
-      onStoreFailure: stores.onStoreFailure
+      events: stores.events
     })
   }
 }

@@ -1,2 +1,5 @@
-export { createLogger, redactPaths, AccessLog, type Logger } from './logger'
-export { registerHealthRoutes, type ReadinessCheck } from './health'
+export { createLogger, redactPaths, type Logger } from './logger'
+export { RequestObserver, type RequestFacts } from './requests'
+export { createMetrics, zeroDecisions, metricsRenderer, storeMetrics, type Metrics } from './metrics'
+export { Health, registerHealthRoutes, type Component, type Observation, type CheckResult } from './health'
+export { redisComponent, upstreamComponent, configComponent, eventLoopComponent, memoryComponent, shutdownComponent, type ConfigState } from './components'

@@ -130,6 +130,19 @@ export function createMetrics (build: { version: string }) {
   return metrics
 }
 
+/**
+ * Handlers that turn the limit stores' events into metrics: check latency, failures
+ * by kind, Redis connection state, circuit state.
+ */
+export function storeMetrics (metrics: Metrics) {
+  return {
+    onCheck: (seconds: number) => { metrics.checkDuration.observe(seconds) },
+    onStoreFailure: (kind: typeof REDIS_ERROR_KINDS[number]) => { metrics.redisErrors.inc({ kind }) },
+    onRedisUp: (up: boolean) => { metrics.redisUp.set(up ? 1 : 0) },
+    onCircuitState: (state: keyof typeof CIRCUIT_STATES) => { metrics.redisCircuitState.set(CIRCUIT_STATES[state]) }
+  }
+}
+
 /** Zeroes the decision series of every configured client, so they exist before the first request. */
 export function zeroDecisions (metrics: Metrics, clients: ReadonlyArray<{ client: string, plan: string }>): void {
   for (const { client, plan } of clients) {

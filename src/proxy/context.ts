@@ -1,7 +1,6 @@
+import type { ErrorCode } from '../errors'
 import type { Decision, Identity, PlanLimits, RouteRule, Runtime } from '../limits'
-
-/** The `decision` label of one request, as metrics and the access log see it. */
-export type DecisionLabel = Decision['outcome'] | 'unauthenticated'
+import type { RequestFacts } from '../observe'
 
 /**
  * What tollgate knows about one request, pinned to the runtime (config snapshot) in
@@ -14,16 +13,26 @@ export class RequestContext {
   identity: Identity | undefined = undefined
   limits: PlanLimits | undefined = undefined
   decision: Decision | undefined = undefined
-  /** Set when identification failed (no key, unknown key, malformed key). */
-  unauthenticated = false
+  /** Set when identification failed: no key, unknown key, malformed key. */
+  identityRefusal: ErrorCode | undefined = undefined
 
   constructor (runtime: Runtime, rule: RouteRule | undefined) {
     this.runtime = runtime
     this.rule = rule
   }
 
-  get label (): DecisionLabel | undefined {
-    return this.unauthenticated ? 'unauthenticated' : this.decision?.outcome
+  /**
+   * The request as metrics and the access log see it. A caller without a key is
+   * `anonymous`, one whose key failed is `unknown`: never a key, never an IP.
+   */
+  facts (): RequestFacts {
+    const route = this.rule?.label ?? 'default'
+    if (this.identityRefusal !== undefined) {
+      const client = this.identityRefusal === 'api_key_required' ? 'anonymous' : 'unknown'
+      return { route, decision: { client, plan: 'none', label: 'unauthenticated' } }
+    }
+    if (this.identity === undefined || this.decision === undefined) return { route }
+    return { route, decision: { client: this.identity.client, plan: this.identity.plan, label: this.decision.outcome } }
   }
 
   toString (): string {

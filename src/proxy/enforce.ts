@@ -31,7 +31,7 @@ class DecisionStore {
     }
     runtime.limiter.decide(identity.subject, limits, rule?.cost ?? 1).then((decision) => {
       context.decision = decision
-      callback(null, { current: decision.proceed ? 0 : 2, ttl: (decision.binding?.resetSeconds ?? 0) * 1000 })
+      callback(null, { current: decision.refusal === undefined ? 0 : 2, ttl: (decision.binding?.resetSeconds ?? 0) * 1000 })
     }, callback)
   }
 
@@ -56,7 +56,7 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     }
     const identity = runtime.identify(request.raw)
     if (identity instanceof TollgateError) {
-      context.unauthenticated = true
+      context.identityRefusal = identity.code
       done(identity)
       return
     }
@@ -79,10 +79,10 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     addHeaders: NO_HEADERS,
     addHeadersOnExceeding: NO_HEADERS,
     errorResponseBuilder: (request: FastifyRequest) => {
-      const binding = request.tollgate?.decision?.binding
-      return new TollgateError('rate_limited', binding === undefined
-        ? {}
-        : { policy: binding.policy, retry_after: binding.resetSeconds })
+      const decision = request.tollgate?.decision
+      const binding = decision?.binding
+      if (decision?.refusal === 'limiter_unavailable' || binding === undefined) return new TollgateError('limiter_unavailable')
+      return new TollgateError('rate_limited', { policy: binding.policy, retry_after: binding.resetSeconds })
     }
   })
 }

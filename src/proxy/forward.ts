@@ -16,7 +16,14 @@ export interface UpstreamOptions {
   readonly url: string
   /** No response headers within this time → 504; also the idle limit between body chunks. */
   readonly timeoutMs: number
+  /**
+   * Told of every forwarded request once the app answered (or failed to): its status
+   * class (`2xx`, ..., `error` when no response came) and the seconds it took.
+   */
+  readonly onResponse?: (statusClass: string, seconds: number) => void
 }
+
+const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 
 /** Connection-level headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
 const HOP_BY_HOP = new Set([
@@ -59,10 +66,12 @@ export interface UpstreamResponse {
 export class Forwarder {
   readonly #pool: Pool
   readonly #basePath: string
+  readonly #onResponse: NonNullable<UpstreamOptions['onResponse']>
 
   constructor (options: UpstreamOptions) {
     const url = new URL(options.url)
     this.#basePath = url.pathname.replace(/\/$/, '')
+    this.#onResponse = options.onResponse ?? (() => {})
     this.#pool = new Pool(url.origin, {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
@@ -91,6 +100,7 @@ export class Forwarder {
       headers['x-tollgate-plan'] = identity.plan
     }
 
+    const started = performance.now()
     try {
       const response = await this.#pool.request({
         method: request.method as 'GET',
@@ -98,8 +108,10 @@ export class Forwarder {
         headers,
         body: hasBody(incoming) ? request.raw : null
       })
+      this.#onResponse(STATUS_CLASS[Math.floor(response.statusCode / 100)] ?? '5xx', (performance.now() - started) / 1000)
       return { statusCode: response.statusCode, headers: endToEnd(response.headers), body: response.body }
     } catch (error) {
+      this.#onResponse('error', (performance.now() - started) / 1000)
       const code = (error as { code?: string }).code ?? ''
       throw new TollgateError(TIMEOUT_CODES.has(code) ? 'upstream_timeout' : 'upstream_unavailable')
     }

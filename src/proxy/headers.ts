@@ -16,5 +16,5 @@ export function setRateLimitHeaders (reply: FastifyReply, decision: Decision): v
   reply.header('x-ratelimit-limit', binding.max)
   reply.header('x-ratelimit-remaining', binding.remaining)
   reply.header('x-ratelimit-reset', binding.resetSeconds)
-  if (!decision.proceed) reply.header('retry-after', binding.resetSeconds)
+  if (decision.refusal === 'rate_limited') reply.header('retry-after', binding.resetSeconds)
 }

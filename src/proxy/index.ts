@@ -2,30 +2,25 @@ import { METHODS } from 'node:http'
 import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
-import { AccessLog, type Logger } from '../observe/logger'
+import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '../observe'
 import { registerEnforcement } from './enforce'
 import type { Forwarder } from './forward'
 import { setRateLimitHeaders } from './headers'
 
 export { Forwarder, type UpstreamOptions } from './forward'
 export { RequestContext } from './context'
+export { probeUpstream, type ProbeResult } from './probe'
 
 export interface ProxyDeps {
   readonly log: Logger
+  readonly metrics: Metrics
   readonly currentRuntime: () => Runtime
   /** Absent in decision-API-only mode: every allowed request then gets 404 `no_upstream`. */
   readonly forwarder?: Forwarder
 }
 
-function describe (request: FastifyRequest): Record<string, unknown> {
-  const context = request.tollgate
-  if (context === null) return {}
-  return {
-    route: context.rule?.label,
-    client: context.identity?.client ?? (context.unauthenticated ? 'unknown' : undefined),
-    plan: context.identity?.plan,
-    decision: context.label
-  }
+function describe (request: FastifyRequest): RequestFacts {
+  return request.tollgate?.facts() ?? { route: 'default' }
 }
 
 function sendError (error: TollgateError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -43,7 +38,7 @@ function sendError (error: TollgateError, request: FastifyRequest, reply: Fastif
 export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   const proxy = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
-    logController: new AccessLog(deps.log, describe),
+    logController: new RequestObserver({ listener: 'proxy', metrics: deps.metrics, describe, log: deps.log }),
     // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,

@@ -46,7 +46,8 @@ t.test('a config with only plans gets every default', async (t) => {
     keys: [],
     routes: [],
     shadow: false,
-    shutdown: { grace: '30s', drain_delay: '5s' }
+    shutdown: { grace: '30s', drain_delay: '5s' },
+    upstream_health: { interval: '5s', timeout: '1s' }
   })
 })
 

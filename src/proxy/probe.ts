@@ -1,0 +1,38 @@
+import { connect } from 'node:net'
+import { request } from 'undici'
+
+export interface ProbeResult {
+  readonly ok: boolean
+  /** What was seen: the HTTP status, `connected`, or the error. */
+  readonly detail: string
+}
+
+/**
+ * Does the app answer? With `path`, an HTTP GET that must return 2xx or 3xx; without,
+ * a TCP connect to the upstream's port. Never rejects.
+ */
+export async function probeUpstream (upstreamUrl: string, path: string | undefined, timeoutMs: number): Promise<ProbeResult> {
+  const url = new URL(upstreamUrl)
+  if (path !== undefined) {
+    try {
+      const response = await request(new URL(path, url.origin), {
+        method: 'GET',
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs)
+      })
+      await response.body.dump()
+      return { ok: response.statusCode < 400, detail: `GET ${path} → ${response.statusCode}` }
+    } catch (error) {
+      return { ok: false, detail: `GET ${path}: ${(error as Error).message}` }
+    }
+  }
+  const port = Number(url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : url.port)
+  return await new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port, timeout: timeoutMs })
+    const done = (result: ProbeResult): void => { socket.destroy(); resolve(result) }
+    socket.once('connect', () => done({ ok: true, detail: `tcp ${url.host} connected` }))
+    socket.once('timeout', () => done({ ok: false, detail: `tcp ${url.host}: no answer within ${timeoutMs} ms` }))
+    socket.once('error', (error) => done({ ok: false, detail: `tcp ${url.host}: ${error.message}` }))
+  })
+}
