@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
 import { buildProxy, type Forwarder } from './proxy'
@@ -11,6 +12,8 @@ export interface AppDeps {
   /** The runtime (config snapshot) in force; read once per request. */
   readonly currentRuntime: () => Runtime
   readonly forwarder?: Forwarder
+  /** Re-reads the config file (`POST /-/reload`). */
+  readonly reload: () => Promise<ReloadResult>
 }
 
 export interface App {
@@ -25,7 +28,7 @@ function wantsOpenMetrics (accept: string | undefined): boolean {
   return accept !== undefined && accept.includes('application/openmetrics-text')
 }
 
-/** The admin listener: `/metrics` and `/health/*`. Counted in metrics, never logged per request. */
+/** The admin listener: `/metrics`, `/health/*`, `/-/reload`. Counted in metrics, never logged per request. */
 async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   const admin = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -42,6 +45,11 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
     return await reply.type(contentType).send(body)
   })
   registerHealthRoutes(admin, deps.health, { version: deps.version })
+  // 200 with what changed (or `unchanged`), 400 with every error: the old config stays.
+  admin.post('/-/reload', async (_request, reply) => {
+    const result = await deps.reload()
+    return await reply.code(result.result === 'failure' ? 400 : 200).send(result)
+  })
   return admin
 }
 

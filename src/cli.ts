@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { durationMs, loadConfigFile, type Config } from './config'
+import { durationMs, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
+import type { LiveState } from './lifecycle'
 import { isWellFormedKey, sha256Hex } from './limits/identity'
 
 const USAGE = `Usage:
@@ -61,35 +62,38 @@ async function serve (configPath: string): Promise<void> {
     process.exitCode = 1
     return
   }
-  const { config, hash } = loaded
+  const { config } = loaded
   // Loaded here, not at the top: one-shot commands (check-config, hash-key) stay fast.
-  const [{ default: closeWithGrace }, { buildApp }, limits, observe, { Forwarder, probeUpstream }] =
-    await Promise.all([import('close-with-grace'), import('./app'), import('./limits'), import('./observe'), import('./proxy')])
-  const log = observe.createLogger(config.log_level, config.api_key.header)
+  const [{ default: closeWithGrace }, { buildApp }, limits, observe, lifecycle, { Forwarder, probeUpstream }] = await Promise.all([
+    import('close-with-grace'), import('./app'), import('./limits'), import('./observe'), import('./lifecycle'), import('./proxy')
+  ])
+  const log = observe.createLogger(config.log_level)
   for (const warning of loaded.warnings) log.warn(warning)
 
   const release = version()
   const metrics = observe.createMetrics({ version: release })
-  const loadedAt = new Date()
-  metrics.configLastReloadSuccessful.set(1)
-  metrics.configLastReloadSuccessTimestamp.set(loadedAt.getTime() / 1000)
-  metrics.configInfo.set({ hash }, 1)
-  observe.zeroDecisions(metrics, [
-    ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
-    ...(config.plans.anonymous === undefined ? [] : [{ client: 'anonymous', plan: 'anonymous' }])
-  ])
+  const events = observe.storeMetrics(metrics)
 
-  const stores = limits.openStores(config, log, observe.storeMetrics(metrics))
-  const { redis } = stores
-  // Until Redis has answered once, readiness waits for it whatever on_redis_error says.
-  let redisAnswered = redis === undefined
-  if (redis !== undefined) {
-    redis.on('ready', () => { redisAnswered = true })
-    redisAnswered = await limits.waitForRedis(redis, REDIS_START_WAIT_MS, log)
+  const stores = limits.openStores(config, log, events)
+  // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
+  let redisAnswered = stores.redis === undefined
+  if (stores.redis !== undefined) {
+    stores.redis.once('ready', () => { redisAnswered = true })
+    redisAnswered = await limits.waitForRedis(stores.redis, REDIS_START_WAIT_MS, log)
     if (!redisAnswered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${config.on_redis_error} decides until it does`)
   }
-  const runtime = limits.buildRuntime(config, hash, stores)
+  const live = new LiveConfig<LiveState>(
+    { config, hash: loaded.hash, loadedAt: new Date(), state: { runtime: limits.buildRuntime(config, stores), stores } },
+    {
+      path: configPath,
+      env: process.env,
+      build: async (next, previous) => await lifecycle.buildState(next, previous, { log, events }),
+      onReload: (result, trigger, current, previous) => { lifecycle.reportReload({ log, metrics }, result, trigger, current, previous) }
+    }
+  )
+  lifecycle.recordConfigInForce(metrics, live.current)
 
+  // listen and upstream need a restart, so the forwarder and the probe keep the first config's.
   const upstream = config.upstream
   const forwarder = upstream === undefined
     ? undefined
@@ -103,37 +107,59 @@ async function serve (configPath: string): Promise<void> {
     })
   const probe = upstream === undefined
     ? undefined
-    : async () => await probeUpstream(upstream.url, config.upstream_health.path, durationMs(config.upstream_health.timeout))
-  const upstreamTimer = probe === undefined
-    ? undefined
-    : setInterval(() => { void probe().then((result) => metrics.upstreamUp.set(result.ok ? 1 : 0)) }, durationMs(config.upstream_health.interval))
-  upstreamTimer?.unref()
-  if (probe !== undefined) metrics.upstreamUp.set((await probe()).ok ? 1 : 0)
+    : async () => {
+      const { path, timeout } = live.current.config.upstream_health
+      return await probeUpstream(upstream.url, path, durationMs(timeout))
+    }
+  let upstreamTimer: NodeJS.Timeout | undefined
+  const checkUpstream = async (): Promise<void> => {
+    if (probe === undefined) return
+    metrics.upstreamUp.set((await probe()).ok ? 1 : 0)
+    // Re-armed each time: a reloaded interval applies from the next check.
+    upstreamTimer = setTimeout(() => { void checkUpstream() }, durationMs(live.current.config.upstream_health.interval))
+    upstreamTimer.unref()
+  }
+  await checkUpstream()
 
   let shuttingDown = false
   const components = [
-    observe.redisComponent(redis === undefined ? undefined : async () => await redis.ping(), () => !redisAnswered || config.on_redis_error === 'deny'),
+    observe.redisComponent(() => live.current.state.stores.redis, () => !redisAnswered || live.current.config.on_redis_error === 'deny'),
     observe.upstreamComponent(probe),
-    observe.configComponent(() => ({ hash, loadedAt })),
+    observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
     observe.eventLoopComponent(),
     observe.memoryComponent(() => process.memoryUsage()),
     observe.shutdownComponent(() => shuttingDown)
   ]
   const health = new observe.Health({ components: () => components })
-  const app = await buildApp({ log, metrics, health, version: release, currentRuntime: () => runtime, forwarder })
+  // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
+  const reload = async (trigger: string): Promise<ReloadResult> => await live.reload(trigger, { repeat: trigger !== 'watch' })
+  const app = await buildApp({
+    log, metrics, health, version: release, forwarder,
+    currentRuntime: () => live.current.state.runtime,
+    reload: async () => await reload('POST /-/reload')
+  })
+  const watch = watchConfig(configPath, () => { void reload('watch') }, {
+    onError: (error) => log.warn({ err: { message: error.message } }, 'config watch failed; polling only')
+  })
+  const onSighup = (): void => { void reload('SIGHUP') }
+  process.on('SIGHUP', onSighup)
 
   const { uninstall } = closeWithGrace({
     delay: durationMs(config.shutdown.drain_delay) + durationMs(config.shutdown.grace),
+    // SIGHUP reloads (above); close-with-grace would treat it as a shutdown.
+    skip: ['SIGHUP'],
     logger: { error: (message: unknown) => log.error({ err: message }, 'shutdown') }
   }, async ({ signal, err }) => {
     shuttingDown = true
     if (err !== undefined) log.error({ err }, 'fatal error, shutting down')
     else log.info({ signal }, 'shutting down')
-    clearInterval(upstreamTimer)
+    watch.close()
+    process.off('SIGHUP', onSighup)
+    clearTimeout(upstreamTimer)
     await app.proxy.close()
     await forwarder?.close()
     await app.admin.close()
-    await stores.close()
+    await live.current.state.stores.close()
     log.info('tollgate stopped')
     log.flush()
   })
@@ -145,14 +171,16 @@ async function serve (configPath: string): Promise<void> {
   } catch (error) {
     // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.
     uninstall()
-    clearInterval(upstreamTimer)
+    watch.close()
+    process.off('SIGHUP', onSighup)
+    clearTimeout(upstreamTimer)
     log.fatal({ err: { message: (error as Error).message } }, 'cannot listen')
     await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), stores.close()])
     log.flush()
     process.exitCode = 1
     return
   }
-  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: upstream?.url, config: hash }, 'tollgate listening')
+  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: upstream?.url, config: loaded.hash }, 'tollgate listening')
 }
 
 export async function main (argv: readonly string[]): Promise<void> {

@@ -1,2 +1,5 @@
 export { ConfigSchema, durationMs, type Config, type WindowConfig, type AlgorithmName } from './schema'
 export { parseConfig, loadConfigFile, type LoadResult } from './load'
+export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from './live'
+export { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
+export { watchConfig, type ConfigWatch } from './watch'

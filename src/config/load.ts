@@ -6,7 +6,7 @@ import { errorPath, formatPath, validateConfig } from './validate'
 
 export type LoadResult =
   | { ok: true, config: Config, hash: string, warnings: string[] }
-  | { ok: false, errors: string[] }
+  | { ok: false, errors: string[], hash?: string }
 
 type Env = Readonly<Record<string, string | undefined>>
 
@@ -42,6 +42,11 @@ function clearKeyWarnings (config: Config): string[] {
     .map((key) => `key "${key.name}" is in clear text in the config; store its sha256 instead (tollgate hash-key)`)
 }
 
+/** Short content hash of a config file's text: names the config in force, dedupes reloads. */
+export function textHash (text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 12)
+}
+
 /** Parses and validates config text; `source` names the file in error messages. */
 export function parseConfig (text: string, env: Env, source = 'config.yml'): LoadResult {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
@@ -68,7 +73,7 @@ export function parseConfig (text: string, env: Env, source = 'config.yml'): Loa
   const expanded = expandEnv(raw, env, [], envErrors)
   const validation = validateConfig(expanded)
   if (validation.ok && envErrors.length === 0) {
-    const hash = createHash('sha256').update(text).digest('hex').slice(0, 12)
+    const hash = textHash(text)
     return { ok: true, config: validation.config, hash, warnings: clearKeyWarnings(validation.config) }
   }
   // A value left empty by a missing variable would only repeat the same error, at its
@@ -87,5 +92,6 @@ export async function loadConfigFile (path: string, env: Env): Promise<LoadResul
   } catch (error) {
     return { ok: false, errors: [`${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`] }
   }
-  return parseConfig(text, env, path)
+  const result = parseConfig(text, env, path)
+  return result.ok ? result : { ...result, hash: textHash(text) }
 }

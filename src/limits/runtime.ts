@@ -12,8 +12,6 @@ import type { Stores } from './stores'
  */
 export interface Runtime {
   readonly config: Config
-  /** Short content hash of the config file in force. */
-  readonly hash: string
   readonly policy: Policy
   readonly identify: Identify
   /** Whether the peer is a trusted proxy (`trust_proxy`), whose forwarded headers stand. */
@@ -21,10 +19,9 @@ export interface Runtime {
   readonly limiter: Limiter
 }
 
-export function buildRuntime (config: Config, hash: string, stores: Stores): Runtime {
+export function buildRuntime (config: Config, stores: Stores): Runtime {
   return {
     config,
-    hash,
     policy: compilePolicy(config),
     identify: buildIdentify(config),
     trustsPeer: buildPeerTrust(config),

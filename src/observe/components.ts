@@ -13,14 +13,16 @@ export const EVENT_LOOP_WARN_MS = 200
 /** Heap use above this share of V8's limit is a warning: the process is near OOM. */
 export const HEAP_WARN_RATIO = 0.9
 
-export function redisComponent (ping: (() => Promise<unknown>) | undefined, required: () => boolean): Component {
+/** `redis`: the connection in force now (a reload may add, change or drop it). */
+export function redisComponent (redis: () => { ping: () => Promise<unknown> } | undefined, required: () => boolean): Component {
   return {
     key: 'redis:responseTime',
     required,
     async check (): Promise<Observation> {
-      if (ping === undefined) return { status: 'pass', observedValue: 'embedded memory store (one replica only)' }
+      const client = redis()
+      if (client === undefined) return { status: 'pass', observedValue: 'embedded memory store (one replica only)' }
       const started = performance.now()
-      await ping()
+      await client.ping()
       return { status: 'pass', observedValue: Math.round((performance.now() - started) * 100) / 100, observedUnit: 'ms' }
     }
   }

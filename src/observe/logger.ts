@@ -3,21 +3,19 @@ import pino, { type DestinationStream, type Logger } from 'pino'
 export type { Logger } from 'pino'
 
 /**
- * Paths pino censors wherever they appear. tollgate never logs request headers on
- * purpose; this is the net under any line that would (an error carrying a request).
+ * Paths pino censors wherever they appear: whole header maps, not single headers.
+ * tollgate never logs request headers on purpose; this is the net under any line that
+ * would (an error carrying a request). Censoring every header means the net holds
+ * whatever `api_key.header` is now or becomes on a reload, which a list of header
+ * names fixed when the logger was made could not.
  */
-export function redactPaths (apiKeyHeader: string): string[] {
-  const header = apiKeyHeader.toLowerCase()
-  return ['authorization', 'cookie', header].flatMap((name) => [
-    `req.headers["${name}"]`, `headers["${name}"]`, `request.headers["${name}"]`
-  ])
-}
+export const REDACT_PATHS = ['headers', 'req.headers', 'request.headers', 'err.headers', 'res.headers', 'raw.headers']
 
-export function createLogger (level: string, apiKeyHeader: string, destination?: DestinationStream): Logger {
+export function createLogger (level: string, destination?: DestinationStream): Logger {
   return pino({
     level,
     base: { service: 'tollgate' },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: redactPaths(apiKeyHeader), censor: '[redacted]' }
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' }
   }, destination ?? pino.destination({ sync: false }))
 }

@@ -1,0 +1,109 @@
+import { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
+import { loadConfigFile } from './load'
+import type { Config } from './schema'
+
+/** One config in force and everything built from it, swapped whole on reload. */
+export interface Snapshot<T> {
+  readonly config: Config
+  /** Content hash of the file text this snapshot came from. */
+  readonly hash: string
+  readonly loadedAt: Date
+  readonly state: T
+}
+
+export type ReloadResult =
+  | { readonly result: 'success', readonly hash: string, readonly changes: ConfigChanges, readonly restartNeeded: readonly string[] }
+  | { readonly result: 'unchanged', readonly hash: string }
+  | { readonly result: 'failure', readonly errors: readonly string[] }
+
+export interface LastReload {
+  readonly ok: boolean
+  readonly at: Date
+  readonly errors?: readonly string[]
+}
+
+export interface LiveConfigOptions<T> {
+  readonly path: string
+  readonly env: Readonly<Record<string, string | undefined>>
+  /**
+   * Builds the complete state for a new config (limiter, stores, ...). May reuse parts
+   * of the previous snapshot. Throwing rejects the reload; the old snapshot stays.
+   */
+  readonly build: (config: Config, previous: Snapshot<T>) => Promise<T>
+  /** Called after every attempt, once the outcome is known (and after the swap). */
+  readonly onReload?: (result: ReloadResult, trigger: string, current: Snapshot<T>, previous: Snapshot<T>) => void
+}
+
+/**
+ * The one swappable reference to the config in force. A reload reads, parses and
+ * validates the file (the same checks as `check-config`), builds the whole new state,
+ * and only then swaps the reference: a request that started before keeps the snapshot
+ * it pinned, one that starts after sees only the new one, and nothing is ever half
+ * applied. A rejected file leaves the running snapshot untouched. Reloads run one at a
+ * time; a file whose text hash is the one in force is not reloaded.
+ */
+export class LiveConfig<T> {
+  readonly #options: LiveConfigOptions<T>
+  #current: Snapshot<T>
+  #last: LastReload | undefined
+  /** Text hash of the last file rejected, so the watch does not report it again and again. */
+  #lastRejected: string | undefined
+  #queue: Promise<unknown> = Promise.resolve()
+
+  constructor (initial: Snapshot<T>, options: LiveConfigOptions<T>) {
+    this.#current = initial
+    this.#options = options
+  }
+
+  get current (): Snapshot<T> {
+    return this.#current
+  }
+
+  /** The outcome of the last reload that was not `unchanged`; undefined before any. */
+  get lastReload (): LastReload | undefined {
+    return this.#last
+  }
+
+  /**
+   * `trigger` names what asked (`watch`, `SIGHUP`, `POST /-/reload`) in logs. `repeat`:
+   * report a file that was already rejected once more (an operator asked explicitly);
+   * the watch leaves it off, so a broken file is reported once, not at every poll.
+   */
+  async reload (trigger: string, options: { repeat?: boolean } = {}): Promise<ReloadResult> {
+    const run = this.#queue.then(async () => await this.#reload(trigger, options.repeat ?? false))
+    this.#queue = run.catch(() => undefined)
+    return await run
+  }
+
+  async #reload (trigger: string, repeat: boolean): Promise<ReloadResult> {
+    const previous = this.#current
+    const result = await this.#attempt(previous, repeat)
+    if (result.result !== 'unchanged') this.#last = { ok: result.result === 'success', at: new Date(), ...(result.result === 'failure' ? { errors: result.errors } : {}) }
+    this.#options.onReload?.(result, trigger, this.#current, previous)
+    return result
+  }
+
+  async #attempt (previous: Snapshot<T>, repeat: boolean): Promise<ReloadResult> {
+    const loaded = await loadConfigFile(this.#options.path, this.#options.env)
+    if (!loaded.ok) {
+      if (!repeat && loaded.hash !== undefined && loaded.hash === this.#lastRejected) return { result: 'unchanged', hash: previous.hash }
+      this.#lastRejected = loaded.hash
+      return { result: 'failure', errors: loaded.errors }
+    }
+    this.#lastRejected = undefined
+    if (loaded.hash === previous.hash) return { result: 'unchanged', hash: loaded.hash }
+
+    // listen and upstream belong to the sockets and pools of this process: keep them.
+    const restartNeeded = RESTART_ONLY.filter((key) => JSON.stringify(loaded.config[key]) !== JSON.stringify(previous.config[key]))
+    const config: Config = { ...loaded.config, listen: previous.config.listen, upstream: previous.config.upstream }
+
+    let state: T
+    try {
+      state = await this.#options.build(config, previous)
+    } catch (error) {
+      return { result: 'failure', errors: [`${this.#options.path}: cannot apply: ${error instanceof Error ? error.message : String(error)}`] }
+    }
+    this.#current = { config, hash: loaded.hash, loadedAt: new Date(), state }
+    return { result: 'success', hash: loaded.hash, changes: diffConfig(previous.config, config), restartNeeded }
+  }
+}

@@ -1,0 +1,53 @@
+import { isEmptyChange } from '../config/diff'
+import type { ReloadResult, Snapshot } from '../config'
+import { zeroDecisions, type Logger, type Metrics } from '../observe'
+import { retire, type LiveState } from './state'
+
+export interface ReportDeps {
+  readonly log: Logger
+  readonly metrics: Metrics
+}
+
+/** The decision series a config's clients need from the start. */
+export function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: string, plan: string }> {
+  const { config } = snapshot
+  return [
+    ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
+    ...(config.plans.anonymous === undefined ? [] : [{ client: 'anonymous', plan: 'anonymous' }])
+  ]
+}
+
+/** Marks a snapshot as the one in force in the config metrics. */
+export function recordConfigInForce (metrics: Metrics, snapshot: Snapshot<LiveState>): void {
+  metrics.configLastReloadSuccessful.set(1)
+  metrics.configLastReloadSuccessTimestamp.set(snapshot.loadedAt.getTime() / 1000)
+  metrics.configInfo.reset()
+  metrics.configInfo.set({ hash: snapshot.hash }, 1)
+  zeroDecisions(metrics, configuredClients(snapshot))
+}
+
+/**
+ * Everything that follows a reload attempt: metrics, the log (the diff by name, never
+ * key material), the log level, and retiring replaced stores.
+ */
+export function reportReload (deps: ReportDeps, result: ReloadResult, trigger: string, current: Snapshot<LiveState>, previous: Snapshot<LiveState>): void {
+  const { log, metrics } = deps
+  if (result.result === 'unchanged') {
+    log.debug({ trigger, hash: result.hash }, 'config unchanged')
+    return
+  }
+  if (result.result === 'failure') {
+    metrics.configReloads.inc({ result: 'failure' })
+    metrics.configLastReloadSuccessful.set(0)
+    log.error({ trigger, errors: result.errors, hash: current.hash }, 'config reload rejected: the running config stays')
+    return
+  }
+  metrics.configReloads.inc({ result: 'success' })
+  recordConfigInForce(metrics, current)
+  log.level = current.config.log_level
+  retire(previous.state, current.state)
+  if (result.restartNeeded.length > 0) {
+    log.warn({ trigger, settings: result.restartNeeded }, `config changes ${result.restartNeeded.join(' and ')}: that needs a restart; the running values stay until then`)
+  }
+  log.info({ trigger, hash: result.hash, previous: previous.hash, changes: isEmptyChange(result.changes) ? 'none' : result.changes }, 'config reloaded')
+}
