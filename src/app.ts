@@ -12,6 +12,8 @@ export interface AppDeps {
   /** The runtime (config snapshot) in force; read once per request. */
   readonly currentRuntime: () => Runtime
   readonly forwarder?: Forwarder
+  /** True once shutdown began. */
+  readonly draining: () => boolean
   /** Re-reads the config file (`POST /-/reload`). */
   readonly reload: () => Promise<ReloadResult>
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { durationMs, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
-import type { LiveState } from './lifecycle'
+import type { LiveState, Shutdown } from './lifecycle'
 import { isWellFormedKey, sha256Hex } from './limits/identity'
 
 const USAGE = `Usage:
@@ -121,20 +121,21 @@ async function serve (configPath: string): Promise<void> {
   }
   await checkUpstream()
 
-  let shuttingDown = false
+  let shutdown: Shutdown | undefined
+  const draining = (): boolean => shutdown?.draining ?? false
   const components = [
     observe.redisComponent(() => live.current.state.stores.redis, () => !redisAnswered || live.current.config.on_redis_error === 'deny'),
     observe.upstreamComponent(probe),
     observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
     observe.eventLoopComponent(),
     observe.memoryComponent(() => process.memoryUsage()),
-    observe.shutdownComponent(() => shuttingDown)
+    observe.shutdownComponent(draining)
   ]
   const health = new observe.Health({ components: () => components })
   // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
   const reload = async (trigger: string): Promise<ReloadResult> => await live.reload(trigger, { repeat: trigger !== 'watch' })
   const app = await buildApp({
-    log, metrics, health, version: release, forwarder,
+    log, metrics, health, version: release, forwarder, draining,
     currentRuntime: () => live.current.state.runtime,
     reload: async () => await reload('POST /-/reload')
   })
@@ -144,24 +145,44 @@ async function serve (configPath: string): Promise<void> {
   const onSighup = (): void => { void reload('SIGHUP') }
   process.on('SIGHUP', onSighup)
 
+  const stopped = new lifecycle.Shutdown({
+    log,
+    proxy: app.proxy,
+    admin: app.admin,
+    timing: () => ({
+      drainDelayMs: durationMs(live.current.config.shutdown.drain_delay),
+      graceMs: durationMs(live.current.config.shutdown.grace)
+    }),
+    answered: async () => (await metrics.httpRequests.get()).values
+      .filter((v) => v.labels.listener === 'proxy')
+      .reduce((sum, v) => sum + v.value, 0),
+    release: async () => {
+      watch.close()
+      process.off('SIGHUP', onSighup)
+      clearTimeout(upstreamTimer)
+      await forwarder?.close()
+      await live.current.state.stores.close()
+    }
+  })
+  shutdown = stopped
+  const flushed = async (): Promise<void> => { await new Promise<void>((resolve) => { log.flush(() => resolve()) }) }
+
+  // close-with-grace owns the signals (SIGTERM, SIGINT; uncaught errors too) and the exit
+  // code; the deadline is ours, read from the live config when the signal comes.
   const { uninstall } = closeWithGrace({
-    delay: durationMs(config.shutdown.drain_delay) + durationMs(config.shutdown.grace),
+    delay: false,
     // SIGHUP reloads (above); close-with-grace would treat it as a shutdown.
     skip: ['SIGHUP'],
-    logger: { error: (message: unknown) => log.error({ err: message }, 'shutdown') }
+    logger: { error: (message: unknown) => { if (!(message instanceof lifecycle.DeadlineError)) log.error({ err: message }, 'shutdown failed') } },
+    onSecondSignal: (signal) => {
+      log.error({ signal, cut: stopped.cutAll() }, 'second signal: cutting every connection and exiting')
+    }
   }, async ({ signal, err }) => {
-    shuttingDown = true
-    if (err !== undefined) log.error({ err }, 'fatal error, shutting down')
-    else log.info({ signal }, 'shutting down')
-    watch.close()
-    process.off('SIGHUP', onSighup)
-    clearTimeout(upstreamTimer)
-    await app.proxy.close()
-    await forwarder?.close()
-    await app.admin.close()
-    await live.current.state.stores.close()
-    log.info('tollgate stopped')
-    log.flush()
+    try {
+      await stopped.run({ signal, err })
+    } finally {
+      await flushed()
+    }
   })
 
   let proxyUrl: string, adminUrl: string

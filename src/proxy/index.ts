@@ -17,6 +17,8 @@ export interface ProxyDeps {
   readonly currentRuntime: () => Runtime
   /** Absent in decision-API-only mode: every allowed request then gets 404 `no_upstream`. */
   readonly forwarder?: Forwarder
+  /** True once shutdown began: responses then carry `connection: close`. */
+  readonly draining: () => boolean
 }
 
 function describe (request: FastifyRequest): RequestFacts {
@@ -65,6 +67,13 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     if (status < 500) return sendError(new TollgateError('bad_request', {}, error.message), request, reply)
     request.log.error({ err: error }, 'unexpected error while proxying')
     return sendError(new TollgateError('internal_error'), request, reply)
+  })
+
+  // A client on a keep-alive connection must learn we are leaving, or the drain waits
+  // for its socket until the keep-alive timeout.
+  proxy.addHook('onSend', (_request, reply, payload, done) => {
+    if (deps.draining()) reply.header('connection', 'close')
+    done(null, payload)
   })
 
   await registerEnforcement(proxy, deps.currentRuntime)

@@ -1,0 +1,105 @@
+import type { Socket } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from '../observe'
+
+export interface ShutdownTiming {
+  /** Keep serving this long after the signal, so load balancers see readiness fail. */
+  readonly drainDelayMs: number
+  /** Then this long for requests in flight; at the end what is left is cut. */
+  readonly graceMs: number
+}
+
+export interface ShutdownDeps {
+  readonly log: Logger
+  readonly proxy: FastifyInstance
+  readonly admin: FastifyInstance
+  /** Read when the signal comes, so a reloaded `shutdown` section applies. */
+  readonly timing: () => ShutdownTiming
+  /** Proxy requests answered so far; the difference is the drain's count. */
+  readonly answered: () => Promise<number>
+  /** Closes what the proxy used once it is closed: upstream pool, stores, Redis, timers. */
+  readonly release: () => Promise<void>
+}
+
+/** Thrown when the deadline passes: the caller exits non-zero. */
+export class DeadlineError extends Error {
+  constructor (readonly cut: number) {
+    super(`shutdown deadline passed: cut ${cut} connection(s)`)
+    this.name = 'DeadlineError'
+  }
+}
+
+/**
+ * The drain on SIGTERM, after DESIGN.md: readiness turns 503 at once (`draining`),
+ * the proxy keeps serving for `drain_delay` (every response now says
+ * `connection: close`: see the proxy's `draining`), then stops accepting and closes idle keep-alive sockets while
+ * requests in flight finish; then the upstream pool and Redis close, and the admin
+ * listener last, so `/metrics` and `/health/*` answer to the end. The hard deadline is
+ * `drain_delay + grace` after the signal: what is left is destroyed and counted.
+ */
+export class Shutdown {
+  readonly #deps: ShutdownDeps
+  readonly #sockets = new Set<Socket>()
+  #draining = false
+
+  constructor (deps: ShutdownDeps) {
+    this.#deps = deps
+    deps.proxy.server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket)
+      socket.once('close', () => this.#sockets.delete(socket))
+    })
+  }
+
+  get draining (): boolean {
+    return this.#draining
+  }
+
+  /** Runs the whole drain; rejects with `DeadlineError` when the deadline cut it short. */
+  async run (reason: { signal?: string, err?: Error }): Promise<void> {
+    const { log, admin, release, answered } = this.#deps
+    const { drainDelayMs, graceMs } = this.#deps.timing()
+    const started = Date.now()
+    const before = await answered()
+    this.#draining = true
+    if (reason.err !== undefined) log.fatal({ err: reason.err }, 'fatal error: shutting down')
+    log.info({ signal: reason.signal, drainDelayMs, graceMs, connections: this.#sockets.size }, 'shutting down: readiness is 503, still serving for drain_delay')
+
+    let deadline: NodeJS.Timeout | undefined
+    const cut = new Promise<never>((_resolve, reject) => {
+      deadline = setTimeout(() => reject(new DeadlineError(this.cutAll())), drainDelayMs + graceMs)
+      deadline.unref()
+    })
+    try {
+      await Promise.race([this.#drain(drainDelayMs), cut])
+    } catch (error) {
+      if (error instanceof DeadlineError) {
+        log.error({ cut: error.cut, afterMs: Date.now() - started }, `shutdown deadline: cut ${error.cut} connection(s) still open`)
+        await Promise.race([release(), sleep(1000)])
+        await admin.close()
+      }
+      throw error
+    } finally {
+      clearTimeout(deadline)
+    }
+    await release()
+    await admin.close()
+    log.info({ drained: (await answered()) - before, ms: Date.now() - started }, 'tollgate stopped: drained')
+  }
+
+  async #drain (drainDelayMs: number): Promise<void> {
+    const { log, proxy } = this.#deps
+    await sleep(drainDelayMs)
+    log.info({ connections: this.#sockets.size }, 'drain delay over: closing the proxy listener, finishing requests in flight')
+    // Stops accepting, closes idle keep-alive sockets, resolves when in-flight requests are done.
+    await proxy.close()
+  }
+
+  /** Destroys every proxy socket still open; returns how many. */
+  cutAll (): number {
+    const count = this.#sockets.size
+    for (const socket of this.#sockets) socket.destroy()
+    this.#sockets.clear()
+    return count
+  }
+}
