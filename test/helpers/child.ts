@@ -29,7 +29,7 @@ export interface TollgateOptions {
   args?: string[]
   /** The TypeScript file to run. Default: `src/cli.ts`. */
   entry?: string
-  /** How long to wait for the `tollgate listening` line. Default: 15000. */
+  /** How long to wait for the `tollgate listening` line. Default: 60000: a loaded CI machine can take many seconds to start a child. */
   readyTimeoutMs?: number
 }
 
@@ -63,7 +63,7 @@ export interface Tollgate {
   writeConfig(yaml: string, opts?: { inPlace?: boolean }): Promise<void>
 }
 
-const DEFAULT_READY_TIMEOUT_MS = 15_000
+const DEFAULT_READY_TIMEOUT_MS = 60_000
 const DEFAULT_LOG_TIMEOUT_MS = 5000
 const TAIL_CHARS = 4000
 
