@@ -70,19 +70,23 @@ export class Shutdown {
       deadline = setTimeout(() => reject(new DeadlineError(this.cutAll())), drainDelayMs + graceMs)
       deadline.unref()
     })
+    // Once only, whichever path gets there first: the deadline may pass while it runs.
+    let released: Promise<void> | undefined
+    const releaseOnce = async (): Promise<void> => { await (released ??= release()) }
     try {
-      await Promise.race([this.#drain(drainDelayMs), cut])
+      // The release is inside the deadline: closing the upstream pool waits for its
+      // requests, and one whose client has gone runs on until the upstream answers.
+      await Promise.race([this.#drain(drainDelayMs).then(releaseOnce), cut])
     } catch (error) {
       if (error instanceof DeadlineError) {
         log.error({ cut: error.cut, afterMs: Date.now() - started }, `shutdown deadline: cut ${error.cut} connection(s) still open`)
-        await Promise.race([release(), sleep(1000)])
+        await Promise.race([releaseOnce(), sleep(1000)])
         await admin.close()
       }
       throw error
     } finally {
       clearTimeout(deadline)
     }
-    await release()
     await admin.close()
     log.info({ drained: (await answered()) - before, ms: Date.now() - started }, 'tollgate stopped: drained')
   }
