@@ -12,7 +12,14 @@ export interface Snapshot<T> {
 }
 
 export type ReloadResult =
-  | { readonly result: 'success', readonly hash: string, readonly changes: ConfigChanges, readonly restartNeeded: readonly string[] }
+  | {
+    readonly result: 'success'
+    readonly hash: string
+    readonly changes: ConfigChanges
+    readonly restartNeeded: readonly string[]
+    /** What `check-config` and the start warn about (a key in clear text), for the new file. */
+    readonly warnings: readonly string[]
+  }
   | { readonly result: 'unchanged', readonly hash: string }
   | { readonly result: 'failure', readonly errors: readonly string[] }
 
@@ -40,13 +47,14 @@ export interface LiveConfigOptions<T> {
  * and only then swaps the reference: a request that started before keeps the snapshot
  * it pinned, one that starts after sees only the new one, and nothing is ever half
  * applied. A rejected file leaves the running snapshot untouched. Reloads run one at a
- * time; a file whose text hash is the one in force is not reloaded.
+ * time; a file whose text hash is the one in force is not rebuilt (right after a
+ * rejected file it still reports a success: the file is good again).
  */
 export class LiveConfig<T> {
   readonly #options: LiveConfigOptions<T>
   #current: Snapshot<T>
   #last: LastReload | undefined
-  /** Text hash of the last file rejected, so the watch does not report it again and again. */
+  /** Text hash (or read error) of the last file rejected, so the watch does not report it again and again. */
   #lastRejected: string | undefined
   #queue: Promise<unknown> = Promise.resolve()
 
@@ -85,13 +93,20 @@ export class LiveConfig<T> {
 
   async #attempt (previous: Snapshot<T>, repeat: boolean): Promise<ReloadResult> {
     const loaded = await loadConfigFile(this.#options.path, this.#options.env)
+    // A file that cannot be read has no text to hash: its error stands in for it.
+    const fingerprint = loaded.ok ? loaded.hash : loaded.hash ?? loaded.errors.join('\n')
+    if (!repeat && fingerprint === this.#lastRejected) return { result: 'unchanged', hash: previous.hash }
     if (!loaded.ok) {
-      if (!repeat && loaded.hash !== undefined && loaded.hash === this.#lastRejected) return { result: 'unchanged', hash: previous.hash }
-      this.#lastRejected = loaded.hash
+      this.#lastRejected = fingerprint
       return { result: 'failure', errors: loaded.errors }
     }
     this.#lastRejected = undefined
-    if (loaded.hash === previous.hash) return { result: 'unchanged', hash: loaded.hash }
+    if (loaded.hash === previous.hash) {
+      // Put back after a rejected file (an editor's undo, the in-place write that was
+      // briefly empty): the file is good again, and that must clear the failure.
+      if (this.#last?.ok === false) return { result: 'success', hash: loaded.hash, changes: diffConfig(previous.config, previous.config), restartNeeded: [], warnings: loaded.warnings }
+      return { result: 'unchanged', hash: loaded.hash }
+    }
 
     // listen and upstream belong to the sockets and pools of this process: keep them.
     const restartNeeded = RESTART_ONLY.filter((key) => JSON.stringify(loaded.config[key]) !== JSON.stringify(previous.config[key]))
@@ -101,9 +116,12 @@ export class LiveConfig<T> {
     try {
       state = await this.#options.build(config, previous)
     } catch (error) {
+      // Like a file that does not validate: reported once, not again at every poll
+      // (a Redis that does not answer costs each attempt its full wait).
+      this.#lastRejected = loaded.hash
       return { result: 'failure', errors: [`${this.#options.path}: cannot apply: ${error instanceof Error ? error.message : String(error)}`] }
     }
     this.#current = { config, hash: loaded.hash, loadedAt: new Date(), state }
-    return { result: 'success', hash: loaded.hash, changes: diffConfig(previous.config, config), restartNeeded }
+    return { result: 'success', hash: loaded.hash, changes: diffConfig(previous.config, config), restartNeeded, warnings: loaded.warnings }
   }
 }

@@ -6,7 +6,11 @@ export interface WatchOptions {
   readonly debounceMs?: number
   /** Safety net for filesystems whose events are lost (network mounts): `onChange` this often. Default 10 s. */
   readonly pollMs?: number
-  /** Told when the watch itself fails (the directory went away); polling goes on. */
+  /**
+   * Told when the watch cannot be set up (no such directory) or reports an error; polling
+   * goes on. A directory removed later is not an error to inotify: its watch just goes
+   * deaf, and the poll is what still sees the file.
+   */
   readonly onError?: (error: Error) => void
 }
 

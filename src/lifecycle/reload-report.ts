@@ -44,10 +44,16 @@ export function reportReload (deps: ReportDeps, result: ReloadResult, trigger: s
   }
   metrics.configReloads.inc({ result: 'success' })
   recordConfigInForce(metrics, current)
-  log.level = current.config.log_level
   retire(previous.state, current.state)
+  // The lines about this reload are written at the more verbose of the two levels, so
+  // the reload that turns info off (log_level: warn) is still confirmed in the log.
+  const level = current.config.log_level
+  const quieter = log.levels.values[level] > log.levels.values[log.level]
+  if (!quieter) log.level = level
+  for (const warning of result.warnings) log.warn({ trigger }, warning)
   if (result.restartNeeded.length > 0) {
     log.warn({ trigger, settings: result.restartNeeded }, `config changes ${result.restartNeeded.join(' and ')}: that needs a restart; the running values stay until then`)
   }
   log.info({ trigger, hash: result.hash, previous: previous.hash, changes: isEmptyChange(result.changes) ? 'none' : result.changes }, 'config reloaded')
+  if (quieter) log.level = level
 }

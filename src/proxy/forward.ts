@@ -83,7 +83,7 @@ export class Forwarder {
    * Sends the request on; resolves once the app's response headers arrive.
    * `trustForwarded`: keep the client's own `x-forwarded-proto/host` (it is a trusted proxy).
    */
-  async forward (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean): Promise<UpstreamResponse> {
+  async forward (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean, signal?: AbortSignal): Promise<UpstreamResponse> {
     const incoming = request.raw.headers
     const headers = endToEnd(incoming, OURS)
     const remote = request.raw.socket.remoteAddress ?? ''
@@ -106,7 +106,8 @@ export class Forwarder {
         method: request.method as 'GET',
         path: this.#basePath + request.url,
         headers,
-        body: hasBody(incoming) ? request.raw : null
+        body: hasBody(incoming) ? request.raw : null,
+        signal
       })
       this.#onResponse(STATUS_CLASS[Math.floor(response.statusCode / 100)] ?? '5xx', (performance.now() - started) / 1000)
       return { statusCode: response.statusCode, headers: endToEnd(response.headers), body: response.body }

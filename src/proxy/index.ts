@@ -82,7 +82,11 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   proxy.all('*', async (request, reply) => {
     const context = request.tollgate
     if (forwarder === undefined) throw new TollgateError('no_upstream')
-    const response = await forwarder.forward(request, context?.identity, context !== null && context.runtime.trustsPeer(request.raw))
+    // A client that leaves before the app answers must not keep the app working for no
+    // one, nor hold the upstream pool open through a shutdown.
+    const gone = new AbortController()
+    reply.raw.once('close', () => { if (!reply.raw.writableFinished) gone.abort() })
+    const response = await forwarder.forward(request, context?.identity, context !== null && context.runtime.trustsPeer(request.raw), gone.signal)
     reply.code(response.statusCode).headers(response.headers)
     if (context?.decision !== undefined) setRateLimitHeaders(reply, context.decision)
     return reply.send(response.body)

@@ -15,7 +15,8 @@ export async function probeUpstream (upstreamUrl: string, path: string | undefin
   const url = new URL(upstreamUrl)
   if (path !== undefined) {
     try {
-      const response = await request(new URL(path, url.origin), {
+      // Concatenated, not `new URL(path, origin)`: that reads `//host/x` as another host.
+      const response = await request(`${url.origin}${path}`, {
         method: 'GET',
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -29,7 +30,8 @@ export async function probeUpstream (upstreamUrl: string, path: string | undefin
   }
   const port = Number(url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : url.port)
   return await new Promise((resolve) => {
-    const socket = connect({ host: url.hostname, port, timeout: timeoutMs })
+    // `URL.hostname` keeps an IPv6 literal's brackets (`[::1]`), which `connect` cannot resolve.
+    const socket = connect({ host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port, timeout: timeoutMs })
     const done = (result: ProbeResult): void => { socket.destroy(); resolve(result) }
     socket.once('connect', () => done({ ok: true, detail: `tcp ${url.host} connected` }))
     socket.once('timeout', () => done({ ok: false, detail: `tcp ${url.host}: no answer within ${timeoutMs} ms` }))

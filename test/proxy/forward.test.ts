@@ -689,6 +689,24 @@ t.test('forwarding to the app, both ways', async (t) => {
     t.ok(alive(tg.pid), 'tollgate still runs')
   })
 
+  t.test('a client that goes away before the app answers: the app\'s request is aborted', async (t) => {
+    const arrived = deferred()
+    const aborted = deferred<boolean>()
+    routes.set('/abort-waiting', (req, res) => {
+      req.resume()
+      arrived.resolve()
+      // The app would answer in 5 s; the proxy must hang up on it long before.
+      const timer = setTimeout(() => res.end('too late'), 5000)
+      res.once('close', () => { clearTimeout(timer); aborted.resolve(!res.writableFinished) })
+    })
+    const client = httpRequest({ host: '127.0.0.1', port: new URL(tg.proxyUrl).port, path: '/abort-waiting', headers: KEY, agent: false })
+    client.on('error', () => {})
+    client.end()
+    await within(arrived.promise, 'the request reaching the app')
+    client.destroy()
+    t.equal(await within(aborted.promise, 'the app\'s request being aborted'), true, 'the app saw the connection go before it answered')
+  })
+
   t.test('the app that resets mid-response: the client sees the cut, tollgate carries on', async (t) => {
     routes.set('/cut', (req, res) => {
       req.resume()
