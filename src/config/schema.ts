@@ -36,7 +36,7 @@ const Key = Type.Object({
   /** sha256 of the key in hex (`tollgate hash-key KEY`): the key never sits in the file. */
   sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', errorMessage: 'is not 64 hex characters (use `tollgate hash-key KEY`)' })),
   /** The key in clear; allowed for demos, warned about at load. */
-  key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', errorMessage: 'must be 1 to 256 visible ASCII characters' })),
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', errorMessage: 'must be 1 to 256 visible ASCII characters', secret: true })),
   plan: Name
 }, { additionalProperties: false })
 
@@ -73,7 +73,7 @@ export const ConfigSchema = Type.Object({
     timeout: Duration('1s')
   }, { additionalProperties: false, default: {} }),
   redis: Type.Optional(Type.Object({
-    url: Type.String({ pattern: '^rediss?://\\S+$', errorMessage: 'must be a redis:// or rediss:// URL' }),
+    url: Type.String({ pattern: '^rediss?://\\S+$', errorMessage: 'must be a redis:// or rediss:// URL', secret: true }),
     /** Per-command timeout; tens of ms gives false timeouts on a busy machine. */
     timeout: Duration('250ms')
   }, { additionalProperties: false })),

@@ -7,6 +7,7 @@ const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict:
 // TypeBox marks schemas with symbol keys Ajv never sees; `errorMessage` is our own
 // annotation for the message of a pattern or union failure.
 ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
+ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' })
 ajv.addFormat('duration', new RegExp(DURATION_PATTERN))
 const validateSchema = ajv.compile<Config>(ConfigSchema)
 
@@ -28,6 +29,11 @@ function show (value: unknown): string {
   return JSON.stringify(value) ?? String(value)
 }
 
+/** A value the schema marks `secret` (a clear key, a Redis URL with its password) is never quoted. */
+function shown (error: ErrorObject): string {
+  return (error.parentSchema as { secret?: boolean } | undefined)?.secret === true ? '(value hidden)' : show(error.data)
+}
+
 const NOT_A_DURATION = 'is not a duration (an integer with ms, s, m, h or d: 500ms, 30s, 5m, 1d)'
 
 function describe (error: ErrorObject): string {
@@ -39,21 +45,21 @@ function describe (error: ErrorObject): string {
       return 'is required'
     case 'format':
       return error.params.format === 'duration'
-        ? `${show(error.data)} ${NOT_A_DURATION}`
-        : `${show(error.data)} ${error.message ?? 'is invalid'}`
+        ? `${shown(error)} ${NOT_A_DURATION}`
+        : `${shown(error)} ${error.message ?? 'is invalid'}`
     case 'type':
       // YAML reads `per: 10` as a number: say what is wrong, not "must be string".
-      return parent?.format === 'duration' ? `${show(error.data)} ${NOT_A_DURATION}` : `${show(error.data)} ${error.message ?? 'is invalid'}`
+      return parent?.format === 'duration' ? `${shown(error)} ${NOT_A_DURATION}` : `${shown(error)} ${error.message ?? 'is invalid'}`
     case 'anyOf': {
       const choices = parent?.anyOf?.map((branch) => branch.const)
       if (choices !== undefined && choices.every((c) => typeof c === 'string')) {
-        return `${show(error.data)} must be one of ${choices.join(', ')}`
+        return `${shown(error)} must be one of ${choices.join(', ')}`
       }
-      return `${show(error.data)} ${parent?.errorMessage ?? 'has the wrong type'}`
+      return `${shown(error)} ${parent?.errorMessage ?? 'has the wrong type'}`
     }
     default:
-      if (parent?.errorMessage !== undefined && error.keyword === 'pattern') return `${show(error.data)} ${parent.errorMessage}`
-      return `${show(error.data)} ${error.message ?? 'is invalid'}`
+      if (parent?.errorMessage !== undefined && error.keyword === 'pattern') return `${shown(error)} ${parent.errorMessage}`
+      return `${shown(error)} ${error.message ?? 'is invalid'}`
   }
 }
 

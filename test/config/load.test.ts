@@ -85,7 +85,7 @@ t.test('upstream and redis', async (t) => {
   t.test('a shorthand is checked like the long form, at the url path', async (t) => {
     t.strictSame(rejected(t, `${PLANS}upstream: ftp://app\nredis: http://cache:6379\n`), [
       'upstream.url: "ftp://app" must be an http:// or https:// URL',
-      'redis.url: "http://cache:6379" must be a redis:// or rediss:// URL'
+      'redis.url: (value hidden) must be a redis:// or rediss:// URL'
     ])
   })
 
@@ -134,7 +134,7 @@ upstream: { url: "http://127.0.0.1:\${APP_PORT}" }
 
   t.test('a variable set to the empty string is set: the value is then checked', async (t) => {
     t.strictSame(rejected(t, `${PLANS}redis: "\${REDIS_URL}"\n`, { REDIS_URL: '' }), [
-      'redis.url: "" must be a redis:// or rediss:// URL'
+      'redis.url: (value hidden) must be a redis:// or rediss:// URL'
     ])
   })
 })
@@ -376,4 +376,13 @@ t.test('the hash', async (t) => {
   t.equal(hashOf(PLANS, 'elsewhere.yml'), first, 'the file name does not matter')
   t.not(hashOf('plans:\n  free: [ { max: 6, per: 1s } ]\n'), first, 'another limit')
   t.not(hashOf(`${PLANS}# a comment\n`), first, 'any change to the text')
+})
+
+t.test('a secret value is never quoted in an error: a bad clear key, a bad Redis URL with its password', async (t) => {
+  const result = parseConfig(`${PLANS}redis: "http://:hunter2@cache:6379"\nkeys: [ { name: acme, key: "sk live spaces", plan: free } ]\n`, {}, SOURCE)
+  t.equal(result.ok, false)
+  const errors = result.ok ? [] : result.errors
+  t.ok(errors.includes('redis.url: (value hidden) must be a redis:// or rediss:// URL'), errors.join('\n'))
+  t.ok(errors.includes('keys[0].key: (value hidden) must be 1 to 256 visible ASCII characters'), errors.join('\n'))
+  t.notMatch(errors.join('\n'), /hunter2|sk live/)
 })
