@@ -93,15 +93,18 @@ export class Health {
     const { components, timeoutMs, cacheMs, now } = this.#options
     const all = components()
     const at = now()
-    if (this.#cached === undefined || at - this.#cached.at >= cacheMs) {
+    // `at < cached.at`: the wall clock stepped back (NTP). Without it the results would
+    // stay cached until the clock caught up, minutes or hours later.
+    let cached = this.#cached
+    if (cached === undefined || at - cached.at >= cacheMs || at < cached.at) {
       const cachedOnes = all.filter((c) => c.live !== true)
-      this.#cached = { at, results: Promise.all(cachedOnes.map(async (c) => await withTimeout(c, timeoutMs, now))) }
+      cached = this.#cached = { at, results: Promise.all(cachedOnes.map(async (c) => await withTimeout(c, timeoutMs, now))) }
     }
-    const [cached, live] = await Promise.all([
-      this.#cached.results,
+    const [fromCache, live] = await Promise.all([
+      cached.results,
       Promise.all(all.filter((c) => c.live === true).map(async (c) => await withTimeout(c, timeoutMs, now)))
     ])
-    return [...cached, ...live]
+    return [...fromCache, ...live]
   }
 }
 
