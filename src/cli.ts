@@ -131,7 +131,9 @@ async function serve (configPath: string): Promise<void> {
     observe.memoryComponent(() => process.memoryUsage()),
     observe.shutdownComponent(draining)
   ]
-  const health = new observe.Health({ components: () => components })
+  // A component may take as long as its own timeout (upstream_health, redis) before health calls it failed.
+  const checkTimeoutMs = Math.max(1000, durationMs(config.upstream_health.timeout), durationMs(config.redis?.timeout ?? '0s')) + 500
+  const health = new observe.Health({ components: () => components, timeoutMs: checkTimeoutMs })
   // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
   const reload = async (trigger: string): Promise<ReloadResult> => await live.reload(trigger, { repeat: trigger !== 'watch' })
   const app = await buildApp({
