@@ -1,29 +1,15 @@
-import { createHash } from 'node:crypto'
 import t from 'tap'
-import { textHash } from '../../src/config/load'
-import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
+import { startTollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream, type EchoBody } from '../helpers/upstream'
+import { reloadTo, sha256 } from '../helpers/live'
 
 // Who is who and how much is left, changed in the running process through the real
 // CLI: trust_proxy names anonymous callers, and a raised plan keeps what was spent.
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
 const ACME_KEY = 'acme-limits-key-8e21'
-
-function nextLog (tollgate: Tollgate, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
-  const from = tollgate.logs().length
-  return tollgate.waitForLog((line) => predicate(line) && tollgate.logs().indexOf(line) >= from, timeoutMs)
-}
-
-/** Writes `text` and resolves with the reload line for exactly that text. */
-async function reloadTo (tollgate: Tollgate, text: string): Promise<LogLine> {
-  const logged = nextLog(tollgate, (l) => l.msg === 'config reloaded' && l.hash === textHash(text))
-  await tollgate.writeConfig(text)
-  return await logged
-}
 
 t.test('trust_proxy false → true: x-forwarded-for names anonymous callers, forwarded headers are kept', async (t) => {
   const upstream = await startUpstream(t)

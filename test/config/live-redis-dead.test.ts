@@ -1,48 +1,16 @@
-import { createHash } from 'node:crypto'
-import Redis from 'ioredis'
 import t from 'tap'
-import type { Test } from 'tap'
 import { textHash } from '../../src/config/load'
-import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
+import { startTollgate, type Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
-import { LISTEN } from '../helpers/stack'
 import { deadPort, startUpstream } from '../helpers/upstream'
+import { inspect, nextLog, REDIS_KEY as KEY, redisConfig as configWith, tollgateClients, REJECTED } from '../helpers/live'
 
 // `redis:` changed in the running process to a Redis that does not answer: a rejected
 // reload after the new client's 5 s, not an outage; the running Redis keeps counting.
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
-const KEY = 'acme-redis-key-2e7b'
-const REJECTED = 'config reload rejected: the running config stays'
 /** How long a reload waits for a new Redis (lifecycle/state.ts). */
 const NEW_REDIS_WAIT_MS = 5000
-
-const configWith = (upstream: string, redis: string): string => `${LISTEN}
-upstream: ${upstream}
-redis: ${redis}
-# Slow refill (gcra, 1000 a day): a count stays readable on the server for minutes.
-plans: { free: [ { max: 1000, per: 1d } ] }
-keys: [ { name: acme, sha256: "${sha256(KEY)}", plan: free } ]
-`
-
-function nextLog (tollgate: Tollgate, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
-  const from = tollgate.logs().length
-  return tollgate.waitForLog((line) => predicate(line) && tollgate.logs().indexOf(line) >= from, timeoutMs)
-}
-
-/** A client of our own on a test redis-server, to look at what tollgate left there. */
-function inspect (t: Test, url: string): Redis {
-  const client = new Redis(url, { connectionName: 'inspector', maxRetriesPerRequest: 1 })
-  t.teardown(() => { client.disconnect() })
-  return client
-}
-
-/** tollgate's connections to that server: every client but ours. */
-async function tollgateClients (client: Redis): Promise<number> {
-  const list = await client.client('LIST') as string
-  return list.split('\n').filter((line) => line !== '' && !line.includes('name=inspector')).length
-}
 
 async function gauge (tollgate: Tollgate, series: string): Promise<number> {
   const { body } = await get(`${tollgate.adminUrl}/metrics`)

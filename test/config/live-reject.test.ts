@@ -1,47 +1,14 @@
 import t from 'tap'
 import { textHash } from '../../src/config/load'
-import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
+import { startTollgate, type Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream } from '../helpers/upstream'
+import { limitInForce, nextLog, PARTIAL_KEY as KEY, partialConfig as configWith, REJECTED, reloadMetrics as metrics } from '../helpers/live'
 
 // A file tollgate cannot take, through the real CLI's file watch: the running config
 // stays and keeps deciding, the log names each error with its path, and the metrics and
 // /health/full say so until a good file comes.
-
-const KEY = 'acme-reject-key-9b2f'
-const REJECTED = 'config reload rejected: the running config stays'
-
-const configWith = (upstream: string, max: number, extra = ''): string => `${LISTEN}
-upstream: ${upstream}
-plans: { free: [ { max: ${max}, per: 1h } ] }
-keys: [ { name: acme, key: ${KEY}, plan: free } ]
-${extra}`
-
-async function limitInForce (tollgate: Tollgate): Promise<string> {
-  const res = await get(`${tollgate.proxyUrl}/x`, { 'x-api-key': KEY })
-  return `${res.status} ${String(res.headers['x-ratelimit-limit'])}`
-}
-
-function nextLog (tollgate: Tollgate, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
-  const from = tollgate.logs().length
-  return tollgate.waitForLog((line) => predicate(line) && tollgate.logs().indexOf(line) >= from, timeoutMs)
-}
-
-async function metrics (tollgate: Tollgate): Promise<{ success: number, failure: number, lastOk: number, info: string }> {
-  const { body } = await get(`${tollgate.adminUrl}/metrics`)
-  const value = (series: string): string => {
-    const line = body.split('\n').find((l) => l.startsWith(series))
-    if (line === undefined) throw new Error(`no series ${series} in /metrics`)
-    return line.slice(line.lastIndexOf(' ') + 1)
-  }
-  return {
-    success: Number(value('tollgate_config_reloads_total{result="success"} ')),
-    failure: Number(value('tollgate_config_reloads_total{result="failure"} ')),
-    lastOk: Number(value('tollgate_config_last_reload_successful ')),
-    info: /tollgate_config_info\{hash="([0-9a-f]+)"\} 1/.exec(body)?.[1] ?? 'none'
-  }
-}
 
 interface ConfigCheck { status: string, observedValue: { hash: string, lastReload: string, errors?: string[] }, output?: string }
 

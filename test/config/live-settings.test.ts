@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import t from 'tap'
 import { textHash } from '../../src/config/load'
 import { createLogger } from '../../src/observe/logger'
@@ -6,25 +5,13 @@ import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream, type EchoBody } from '../helpers/upstream'
+import { nextLog, reloadTo, sha256 } from '../helpers/live'
 
 // Settings that apply to the running process through the real CLI: log_level,
 // api_key.header (and the redaction that follows it), keys revoked and rotated, and
 // what the reload's log line says about them.
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
 const ACME_KEY = 'acme-settings-key-1f4e'
-
-function nextLog (tollgate: Tollgate, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
-  const from = tollgate.logs().length
-  return tollgate.waitForLog((line) => predicate(line) && tollgate.logs().indexOf(line) >= from, timeoutMs)
-}
-
-/** Writes `text` and resolves with the reload line for exactly that text. */
-async function reloadTo (tollgate: Tollgate, text: string): Promise<LogLine> {
-  const logged = nextLog(tollgate, (l) => l.msg === 'config reloaded' && l.hash === textHash(text))
-  await tollgate.writeConfig(text)
-  return await logged
-}
 
 const accessLines = (tollgate: Tollgate, path: string): LogLine[] => tollgate.logs().filter((l) => l.msg === 'request' && l.path === path)
 

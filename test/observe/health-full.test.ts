@@ -4,8 +4,8 @@ import t from 'tap'
 import { REPO_ROOT, startTollgate } from '../helpers/child'
 import { get, type TextResponse } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
-import { LISTEN } from '../helpers/stack'
 import { startUpstream } from '../helpers/upstream'
+import { check, fullHealthConfig as config, READY_TIMEOUT_MS } from '../helpers/metrics'
 
 /*
  * `/health/full` end to end: the real CLI in a child process, a real redis-server
@@ -13,12 +13,6 @@ import { startUpstream } from '../helpers/upstream'
  * health-check draft's shape: `application/health+json`, `status`, and `checks` keyed
  * `component:measurement`, each an array of one observation.
  */
-
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
 
 interface Check {
   status: string
@@ -34,23 +28,8 @@ interface Full { status: string, version: string, checks: Record<string, Check[]
 
 const KEYS = ['redis:responseTime', 'upstream:responseTime', 'config:reload', 'eventloop:delay', 'memory:utilization', 'shutdown:state']
 
-function config (upstream: string, redis: string, mode: 'allow' | 'deny'): string {
-  return `${LISTEN}
-upstream: ${upstream}
-upstream_health: { path: /status/200, interval: 1s, timeout: 500ms }
-redis: ${redis}
-on_redis_error: ${mode}
-plans: { free: [ { max: 1000, per: 1s } ] }`
-}
-
 function parse (res: TextResponse): Full {
   return res.json() as Full
-}
-
-const check = (full: Full, key: string): Check => {
-  const entries = full.checks[key]
-  if (entries?.length !== 1) throw new Error(`checks["${key}"] is not an array of one: ${JSON.stringify(full.checks)}`)
-  return entries[0]
 }
 
 t.test('every component, in the IETF shape; the config hash is the one the start logged', async (t) => {

@@ -2,8 +2,8 @@ import t from 'tap'
 import { startTollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
-import { LISTEN } from '../helpers/stack'
 import { startUpstream } from '../helpers/upstream'
+import { check, fullHealthConfig as config, READY_TIMEOUT_MS } from '../helpers/metrics'
 
 /*
  * A hung Redis (SIGSTOP: the connection stays open, nothing answers) cannot hang the
@@ -12,29 +12,8 @@ import { startUpstream } from '../helpers/upstream'
  * redis-server and a real upstream.
  */
 
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
-
 interface Check { status: string, output?: string, time: string, latencyMs: number }
 interface Full { status: string, checks: Record<string, Check[]> }
-
-function config (upstream: string, redis: string, mode: 'allow' | 'deny'): string {
-  return `${LISTEN}
-upstream: ${upstream}
-upstream_health: { path: /status/200, interval: 1s, timeout: 500ms }
-redis: ${redis}
-on_redis_error: ${mode}
-plans: { free: [ { max: 1000, per: 1s } ] }`
-}
-
-const check = (full: Full, key: string): Check => {
-  const entries = full.checks[key]
-  if (entries?.length !== 1) throw new Error(`checks["${key}"] is not an array of one: ${JSON.stringify(full.checks)}`)
-  return entries[0]
-}
 
 t.test('a hung Redis (SIGSTOP) cannot hang the probe: answered within ~1.5 s, latency reported', async (t) => {
   const redis = await startRedis(t)

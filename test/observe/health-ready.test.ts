@@ -1,20 +1,15 @@
 import t from 'tap'
-import { startTollgate, type Tollgate } from '../helpers/child'
-import { get, type TextResponse } from '../helpers/http'
+import { startTollgate } from '../helpers/child'
+import { get } from '../helpers/http'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream } from '../helpers/upstream'
+import { pollUntil as until, READY_TIMEOUT_MS, ready } from '../helpers/metrics'
 
 /*
  * `/health/ready` and the upstream, end to end: the real CLI in a child process in
  * front of a real upstream, with the embedded store (Redis has its own file,
  * health-redis.test.ts). Short probe intervals keep every wait under two seconds.
  */
-
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
 
 /**
  * How soon a change must show: the rest of one cache second, then one check (~1 s in
@@ -32,18 +27,6 @@ function config (upstream: string | undefined, path?: string): string {
     PLANS
   ].join('\n')
 }
-
-/** Polls `url` until `done` holds; resolves with the last response and how long it took. */
-async function until (url: string, done: (res: TextResponse) => boolean, timeoutMs: number): Promise<{ res: TextResponse, ms: number }> {
-  const started = Date.now()
-  for (;;) {
-    const res = await get(url)
-    if (done(res) || Date.now() - started > timeoutMs) return { res, ms: Date.now() - started }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-const ready = async (tg: Tollgate): Promise<TextResponse> => await get(`${tg.adminUrl}/health/ready`)
 
 t.test('HTTP check: ready while the health path answers 2xx, 503 naming the upstream while it answers 5xx', async (t) => {
   let status = 200

@@ -1,21 +1,16 @@
 import t from 'tap'
-import { startTollgate, type Tollgate } from '../helpers/child'
-import { get, type TextResponse } from '../helpers/http'
+import { startTollgate } from '../helpers/child'
+import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream } from '../helpers/upstream'
+import { pollUntil as until, READY_TIMEOUT_MS, ready } from '../helpers/metrics'
 
 /*
  * `/health/live` and `/health/ready` against a real redis-server that dies under a
  * running tollgate (the real CLI in a child process): only `on_redis_error: deny` ties
  * readiness to Redis, and liveness is tied to nothing.
  */
-
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
 
 /**
  * How soon a change must show: the rest of one cache second, then one check (~1 s in
@@ -31,18 +26,6 @@ redis: ${redis}
 on_redis_error: ${mode}
 plans: { free: [ { max: 1000, per: 1s } ] }`
 }
-
-/** Polls `url` until `done` holds; resolves with the last response and how long it took. */
-async function until (url: string, done: (res: TextResponse) => boolean, timeoutMs: number): Promise<{ res: TextResponse, ms: number }> {
-  const started = Date.now()
-  for (;;) {
-    const res = await get(url)
-    if (done(res) || Date.now() - started > timeoutMs) return { res, ms: Date.now() - started }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
-
-const ready = async (tg: Tollgate): Promise<TextResponse> => await get(`${tg.adminUrl}/health/ready`)
 
 t.test('live stays 200 with Redis and the app both dead, while ready says why it is not', async (t) => {
   const redis = await startRedis(t)

@@ -1,67 +1,13 @@
 import t from 'tap'
-import { startTollgate, type Tollgate } from '../helpers/child'
+import { startTollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
 import { LISTEN } from '../helpers/stack'
+import { READY_TIMEOUT_MS, scrape, scrapeUntil as until, valueOrNaN as valueOf, type Sample } from '../helpers/metrics'
 import { startUpstream } from '../helpers/upstream'
 
 // Redis trouble as /metrics reports it: a real redis-server killed and restarted under
 // running sidecars (metrics-redis-hung.test.ts: paused and resumed).
-
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
-
-interface Sample { readonly name: string, readonly labels: Readonly<Record<string, string>>, readonly value: number }
-type Labels = Readonly<Record<string, string | number>>
-
-function parseSamples (body: string): Sample[] {
-  const samples: Sample[] = []
-  for (const line of body.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null) throw new Error(`not a sample line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const [, name, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[name] = value
-    samples.push({ name: match[1], labels, value: Number(match[3]) })
-  }
-  return samples
-}
-
-/** The series with exactly these labels, or NaN when it does not exist. */
-function valueOf (samples: readonly Sample[], name: string, labels: Labels = {}): number {
-  const keys = Object.keys(labels)
-  return samples.find((s) => s.name === name && Object.keys(s.labels).length === keys.length &&
-    keys.every((k) => s.labels[k] === String(labels[k])))?.value ?? Number.NaN
-}
-
-async function scrape (tollgate: Tollgate): Promise<Sample[]> {
-  const res = await get(`${tollgate.adminUrl}/metrics`)
-  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${res.body}`)
-  return parseSamples(res.body)
-}
-
-const sleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms))
-
-/**
- * Scrapes until `done` holds, running `between` (e.g. a request) before each try;
- * rejects after `timeoutMs` with the last values of `show`.
- */
-async function until (tollgate: Tollgate, done: (s: Sample[]) => boolean, timeoutMs: number, show: string[], between?: () => Promise<unknown>): Promise<Sample[]> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    await between?.()
-    const samples = await scrape(tollgate)
-    if (done(samples)) return samples
-    if (Date.now() > deadline) {
-      const seen = samples.filter((s) => show.includes(s.name)).map((s) => `${s.name}${JSON.stringify(s.labels)} ${s.value}`)
-      throw new Error(`not reached within ${timeoutMs} ms; last seen:\n${seen.join('\n')}`)
-    }
-    await sleep(50)
-  }
-}
 
 const REDIS_METRICS = ['tollgate_redis_up', 'tollgate_redis_errors_total', 'tollgate_redis_circuit_state', 'tollgate_ratelimit_decisions_total']
 const errors = (s: readonly Sample[], kind: string): number => valueOf(s, 'tollgate_redis_errors_total', { kind })

@@ -1,51 +1,13 @@
 import t from 'tap'
-import { startTollgate, type Tollgate } from '../helpers/child'
+import { startTollgate } from '../helpers/child'
 import { get, post } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
 import { LISTEN } from '../helpers/stack'
+import { parseSamples, READY_TIMEOUT_MS, scrape, scrapeText, valueOf, type Labels, type Sample } from '../helpers/metrics'
 import { startUpstream } from '../helpers/upstream'
 
 // The catalog fed by real traffic: the real CLI, a real redis-server, a real upstream;
 // every number read back from the admin listener's /metrics.
-
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
-
-interface Sample { readonly name: string, readonly labels: Readonly<Record<string, string>>, readonly value: number }
-type Labels = Readonly<Record<string, string | number>>
-
-function parseSamples (body: string): Sample[] {
-  const samples: Sample[] = []
-  for (const line of body.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null) throw new Error(`not a sample line: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const [, name, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[name] = value
-    samples.push({ name: match[1], labels, value: Number(match[3]) })
-  }
-  return samples
-}
-
-/** The series with exactly these labels, or undefined when it does not exist. */
-function valueOf (samples: readonly Sample[], name: string, labels: Labels = {}): number | undefined {
-  const keys = Object.keys(labels)
-  return samples.find((s) => s.name === name && Object.keys(s.labels).length === keys.length &&
-    keys.every((k) => s.labels[k] === String(labels[k])))?.value
-}
-
-async function scrapeText (tollgate: Tollgate): Promise<string> {
-  const res = await get(`${tollgate.adminUrl}/metrics`)
-  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${res.body}`)
-  return res.body
-}
-
-async function scrape (tollgate: Tollgate): Promise<Sample[]> {
-  return parseSamples(await scrapeText(tollgate))
-}
 
 const DECISIONS = ['allowed', 'limited', 'would_limit', 'degraded']
 
