@@ -100,7 +100,6 @@ export const ConfigSchema = Type.Object({
 
 export type Config = Static<typeof ConfigSchema>
 export type WindowConfig = Static<typeof Window>
-export type AlgorithmName = Static<typeof Algorithm>
 
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
 

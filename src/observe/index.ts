@@ -1,4 +1,4 @@
-export { createLogger, REDACT_PATHS, type Logger } from './logger'
+export { createLogger, type Logger } from './logger'
 export { RequestObserver, type RequestFacts } from './requests'
 export { createMetrics, zeroDecisions, metricsRenderer, storeMetrics, type Metrics } from './metrics'
 export { Health, registerHealthRoutes, type Component, type Observation, type CheckResult } from './health'

@@ -9,7 +9,7 @@ export type { Logger } from 'pino'
  * whatever `api_key.header` is now or becomes on a reload, which a list of header
  * names fixed when the logger was made could not.
  */
-export const REDACT_PATHS = ['headers', 'req.headers', 'request.headers', 'err.headers', 'res.headers', 'raw.headers']
+const REDACT_PATHS = ['headers', 'req.headers', 'request.headers', 'err.headers', 'res.headers', 'raw.headers']
 
 export function createLogger (level: string, destination?: DestinationStream): Logger {
   return pino({
