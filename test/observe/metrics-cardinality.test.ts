@@ -1,20 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Pool } from 'undici'
-import { startTollgate, type Tollgate } from '../helpers/child'
+import type { Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
-import { startRedis } from '../helpers/redis'
-import { LISTEN } from '../helpers/stack'
-import { startUpstream } from '../helpers/upstream'
+import { stack } from '../helpers/stack'
 
 // The cardinality guard: distinct keys and paths by the thousand must not add a single
 // series to /metrics, nor appear in it.
 
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
 
 /**
  * prom-client default metrics whose label values describe the process at the moment
@@ -44,19 +37,14 @@ const hex = (): string => randomBytes(8).toString('hex')
 interface Kind { readonly name: string, request (): { path: string, headers: Record<string, string> } }
 
 t.test('10,000 requests with distinct keys and paths add no series to /metrics, and none of them shows', async (t) => {
-  const redis = await startRedis(t)
-  const upstream = await startUpstream(t)
-  const tollgate = await startTollgate(t, {
-    readyTimeoutMs: READY_TIMEOUT_MS,
-    configYaml: `${LISTEN}
-upstream: ${upstream.url}
-redis: ${redis.url}
+  const { tollgate } = await stack(t, (upstream, redis) => `
+upstream: ${upstream}
+redis: ${redis}
 plans:
   free: [ { max: 5, per: 1m } ]
   anonymous: [ { max: 5, per: 1m } ]
 keys: [ { name: acme, key: acme-key, plan: free } ]
-routes: [ { match: "GET /open/*", limit: false } ]`
-  })
+routes: [ { match: "GET /open/*", limit: false } ]`)
 
   const sentKeys: string[] = []
   const sentPaths: string[] = []

@@ -4,20 +4,13 @@ import { join } from 'node:path'
 import { Counter, Gauge, Histogram, register as globalRegistry } from 'prom-client'
 import t from 'tap'
 import { createMetrics, metricsRenderer } from '../../src/observe/metrics'
-import { REPO_ROOT, startTollgate } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/child'
 import { get, type TextResponse } from '../helpers/http'
-import { startRedis } from '../helpers/redis'
-import { LISTEN } from '../helpers/stack'
-import { startUpstream } from '../helpers/upstream'
+import { stack } from '../helpers/stack'
 
 // The shape of /metrics: one own Registry, names with prefix and units, help text,
 // build info, what promtool says of it, and the two formats a scraper may ask for.
 
-/**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
- * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
- */
-const READY_TIMEOUT_MS = 60_000
 
 const PROMETHEUS_TEXT = /^text\/plain; version=0\.0\.4(;|$)/
 const OPENMETRICS = /^application\/openmetrics-text; version=1\.0\.0(;|$)/
@@ -107,19 +100,14 @@ async function promtoolCheckMetrics (input: string): Promise<PromtoolRun> {
 }
 
 t.test('the real sidecar\'s /metrics', async (t) => {
-  const redis = await startRedis(t)
-  const upstream = await startUpstream(t)
-  const tollgate = await startTollgate(t, {
-    readyTimeoutMs: READY_TIMEOUT_MS,
-    configYaml: `${LISTEN}
-upstream: ${upstream.url}
-redis: ${redis.url}
+  const { tollgate } = await stack(t, (upstream, redis) => `
+upstream: ${upstream}
+redis: ${redis}
 plans:
   free: [ { max: 1, per: 1m } ]
   anonymous: [ { max: 1, per: 1m } ]
 keys: [ { name: acme, key: acme-key, plan: free } ]
-routes: [ { match: "GET /open/*", limit: false } ]`
-  })
+routes: [ { match: "GET /open/*", limit: false } ]`)
   // Traffic first, so every kind of series (histograms included) has values.
   const key = { 'x-api-key': 'acme-key' }
   t.same([

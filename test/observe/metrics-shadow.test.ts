@@ -1,10 +1,7 @@
 import t from 'tap'
-import { startTollgate } from '../helpers/child'
 import { get } from '../helpers/http'
-import { startRedis } from '../helpers/redis'
-import { LISTEN } from '../helpers/stack'
-import { READY_TIMEOUT_MS, scrape, valueOf } from '../helpers/metrics'
-import { startUpstream } from '../helpers/upstream'
+import { stack } from '../helpers/stack'
+import { scrape, valueOf } from '../helpers/metrics'
 
 // Shadow mode as /metrics reports it: the real CLI on a real redis-server, limits
 // counted and never enforced.
@@ -12,19 +9,14 @@ import { startUpstream } from '../helpers/upstream'
 const DECISIONS = ['allowed', 'limited', 'would_limit', 'degraded']
 
 t.test('shadow mode: over the limit is would_limit, never limited, and the request goes through', async (t) => {
-  const redis = await startRedis(t)
-  const upstream = await startUpstream(t)
-  const tollgate = await startTollgate(t, {
-    readyTimeoutMs: READY_TIMEOUT_MS,
-    configYaml: `${LISTEN}
-upstream: ${upstream.url}
-redis: ${redis.url}
+  const { tollgate } = await stack(t, (upstream, redis) => `
+upstream: ${upstream}
+redis: ${redis}
 shadow: true
 plans:
   free: [ { max: 2, per: 1m } ]
   anonymous: [ { max: 1, per: 1m } ]
-keys: [ { name: initech, key: initech-key, plan: free } ]`
-  })
+keys: [ { name: initech, key: initech-key, plan: free } ]`)
   const zero = await scrape(tollgate)
   for (const decision of DECISIONS) {
     t.equal(valueOf(zero, 'tollgate_ratelimit_decisions_total', { client: 'anonymous', plan: 'anonymous', decision }), 0,
