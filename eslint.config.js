@@ -1,0 +1,21 @@
+'use strict'
+// neostandard (the style fastify and fastify-rate-limit use) with its TypeScript settings.
+module.exports = [
+  ...require('neostandard')({
+    ts: true,
+    ignores: ['dist/**', 'node_modules/**', '.tap/**', 'coverage/**']
+  }),
+  {
+    rules: {
+      // `void promise()` marks a promise deliberately not awaited (an event handler).
+      'no-void': ['error', { allowAsStatement: true }],
+      // Loops that wait on a flag set by a callback across an `await` are its false positives.
+      'no-unmodified-loop-condition': 'off'
+    }
+  },
+  {
+    // Tests write config.yml text, where `${ENV}` is the config's own syntax.
+    files: ['test/**'],
+    rules: { 'no-template-curly-in-string': 'off' }
+  }
+]
