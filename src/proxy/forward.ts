@@ -100,11 +100,15 @@ export class Forwarder {
       headers['x-tollgate-plan'] = identity.plan
     }
 
+    // What the rules were matched on is what the app gets: the normalised target,
+    // never the raw one. No target means the hook refused the request, so no forward.
+    const target = request.tollgate?.target
+    if (target === undefined) throw new TollgateError('internal_error')
     const started = performance.now()
     try {
       const response = await this.#pool.request({
         method: request.method as 'GET',
-        path: this.#basePath + request.url,
+        path: this.#basePath + target,
         headers,
         body: hasBody(incoming) ? request.raw : null,
         signal
