@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
-import { normaliseTarget, type Runtime } from '../limits'
+import { normaliseTarget, overriddenMethod, type Runtime } from '../limits'
 import { RequestContext } from './context'
 
 /**
@@ -36,6 +36,9 @@ class DecisionStore {
   }
 }
 
+const METHOD_OVERRIDE_REFUSED = 'X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override must name one method, ' +
+  'under the same route rule as the request\'s own method.'
+
 const NO_HEADERS = { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': false }
 
 export async function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): Promise<void> {
@@ -58,6 +61,14 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     }
     // The rule is matched, and the request forwarded, on this one normalised target.
     const rule = runtime.policy.route(request.method, target.path)
+    // An app that honours a method override acts on that method, one that does not on
+    // the request's: both must fall under the same rule, or the rule is no limit.
+    const override = overriddenMethod(request.headers)
+    if (!override.ok || (override.method !== undefined && runtime.policy.route(override.method, target.path) !== rule)) {
+      request.tollgate = new RequestContext(runtime, undefined, undefined)
+      done(new TollgateError('bad_request', {}, METHOD_OVERRIDE_REFUSED))
+      return
+    }
     const context = new RequestContext(runtime, rule, target.path + target.query)
     request.tollgate = context
     if (rule?.limit === false) {

@@ -53,8 +53,12 @@ function hasBody (headers: IncomingHttpHeaders): boolean {
     (headers['content-length'] !== undefined && headers['content-length'] !== '0')
 }
 
-/** Headers the app must only ever get from us. */
-const OURS = new Set(['x-tollgate-client', 'x-tollgate-plan'])
+/**
+ * Headers the app must only ever get from us, and the path overrides of IIS's URL
+ * rewrite (honoured by Symfony, Zend, ASP.NET): a client's own would make the app serve
+ * a path that no rule was matched on.
+ */
+const OURS = new Set(['x-tollgate-client', 'x-tollgate-plan', 'x-original-url', 'x-rewrite-url'])
 
 export interface UpstreamResponse {
   readonly statusCode: number

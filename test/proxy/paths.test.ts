@@ -129,3 +129,29 @@ t.test('the access log names the normalised route; the raw target stays out of m
   const line = app.logs.find((l) => l.msg === 'request')
   t.match(line, { route: 'GET /expensive', client: 'acme', status: 200 })
 })
+
+t.test('a method override cannot move a request to another rule', async (t) => {
+  const { app, upstream } = await setUp(t)
+  // POST /expensive matches no rule; an app honouring the override serves the GET.
+  for (const header of ['x-http-method-override', 'x-http-method', 'x-method-override']) {
+    const res = await raw(app, 'POST', '/expensive', { ...ACME, [header]: 'GET' })
+    t.equal(res.status, 400, header)
+    t.match(JSON.parse(res.body), { error: 'bad_request', message: /must name one method/ }, header)
+  }
+  // And the other way: GET /expensive (route window) dressed as a POST for the app.
+  t.equal((await raw(app, 'GET', '/expensive', { ...ACME, 'x-http-method-override': 'post' })).status, 400)
+  t.equal((await raw(app, 'POST', '/other', { ...ACME, 'x-http-method-override': 'GET', 'x-http-method': 'PUT' })).status, 400,
+    'two overrides that disagree: the app reads one of them')
+  t.equal(upstream.requests.length, 0)
+  // An override that stays under the same rule is the app's business.
+  t.equal((await raw(app, 'POST', '/other', { ...ACME, 'x-http-method-override': 'PATCH' })).status, 200)
+  t.equal((await raw(app, 'HEAD', '/expensive', { ...ACME, 'x-http-method-override': 'GET' })).status, 200)
+})
+
+t.test('IIS path overrides from the client never reach the app', async (t) => {
+  const { app, upstream } = await setUp(t)
+  const res = await raw(app, 'GET', '/public/logo.png', { 'x-original-url': '/expensive', 'x-rewrite-url': '/expensive' })
+  t.equal(res.status, 200)
+  t.equal(upstream.requests[0]?.headers['x-original-url'], undefined)
+  t.equal(upstream.requests[0]?.headers['x-rewrite-url'], undefined)
+})
