@@ -24,7 +24,8 @@
  * - a dot segment with `;` parameters (`..;x`): Tomcat and Jetty strip them and climb;
  * - a `..` that would climb above the root: no app has a parent of `/`;
  * - control characters, raw or encoded (`%00` truncates paths in C-based servers),
- *   invalid escapes (`%zz`, `%4`), characters above U+00FF;
+ *   overlong UTF-8 lead bytes (`%C0%AE`, a `.` to lenient decoders), invalid escapes
+ *   (`%zz`, `%4`), characters above U+00FF;
  * - a target that is not a path (`*` is answered by the caller, `x:y` is nothing).
  * Bytes 0x80–0xFF (raw UTF-8 as Node hands it over, one character per byte) are
  * percent-encoded, as WHATWG URL would.
@@ -104,6 +105,8 @@ function decodeSegment (segment: string): string | NormalisedTarget {
       const decoded = String.fromCharCode(byte)
       if (decoded === '/' || decoded === '\\') return refuse('an encoded / or \\ inside a segment')
       if (byte < 0x20 || byte === 0x7f) return refuse('an encoded control character')
+      // Valid UTF-8 never has them; lenient decoders read `%C0%AE` as `.`, `%C0%AF` as `/`.
+      if (byte === 0xc0 || byte === 0xc1) return refuse('an overlong UTF-8 encoding')
       out += UNRESERVED.test(decoded) ? decoded : `%${hex.toUpperCase()}`
       i += 2
     } else if (code <= 0x20 || code === 0x7f) {

@@ -93,6 +93,8 @@ const refused: Array<[target: string, reason: RegExp]> = [
   ['/a%7f', /control/],
   ['/a\u0000b', /control/],
   ['/a b', /control character or space/],
+  ['/public/%c0%ae%c0%ae/expensive', /overlong/],
+  ['/public/..%C0%AFexpensive', /overlong/],
   ['/a%zz', /invalid percent/],
   ['/a%4', /invalid percent/],
   ['/a%', /invalid percent/],
