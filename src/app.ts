@@ -2,7 +2,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
-import { buildProxy, type Forwarder } from './proxy'
+import { TollgateError } from './errors'
+import { buildProxy, clientErrorHandler, refuseTunnels, type Forwarder } from './proxy'
 
 export interface AppDeps {
   readonly log: Logger
@@ -39,7 +40,22 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
       listener: 'admin',
       metrics: deps.metrics,
       describe: (request) => ({ route: request.routeOptions.url ?? 'unmatched' })
-    })
+    }),
+    clientErrorHandler: clientErrorHandler({ listener: 'admin', metrics: deps.metrics, log: deps.log })
+  })
+  refuseTunnels(admin, { listener: 'admin', metrics: deps.metrics, log: deps.log })
+  // Fastify's own 404 and 400 bodies have another shape than every other answer of ours.
+  admin.setNotFoundHandler(async (_request, reply) => {
+    const error = new TollgateError('not_found')
+    return await reply.code(error.statusCode).send(error.body())
+  })
+  admin.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {
+    const status = error.statusCode ?? 500
+    const refusal = error instanceof TollgateError
+      ? error
+      : status < 500 ? new TollgateError('bad_request', {}, error.message) : new TollgateError('internal_error')
+    if (refusal.statusCode >= 500) request.log.error({ err: error }, 'unexpected error on the admin port')
+    return await reply.code(refusal.statusCode).send(refusal.body())
   })
   const render = metricsRenderer(deps.metrics.registry)
   admin.get('/metrics', async (request, reply) => {

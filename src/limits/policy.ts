@@ -1,4 +1,5 @@
 import { durationMs, type Config, type WindowConfig } from '../config'
+import { normaliseTarget } from './path'
 import type { WindowSpec } from './types'
 
 /** A compiled `routes` entry. */
@@ -19,21 +20,39 @@ export interface PlanLimits {
 }
 
 export interface Policy {
-  /** First matching rule, or undefined when none matches. */
+  /**
+   * First matching rule, or undefined when none matches. `path` is the normalised
+   * path (`normaliseTarget`), without its query.
+   */
   route (method: string, path: string): RouteRule | undefined
   /** The windows of `plan`, plus the rule's own windows for it; undefined if no such plan. */
   limits (plan: string, rule: RouteRule | undefined): PlanLimits | undefined
 }
 
+/**
+ * A rule's `match` as a test on (method, normalised path). Written so that a client
+ * cannot leave a rule by respelling the same resource:
+ * - the pattern is normalised like the request path (`/v1//a/%7Eb` is `/v1/a/~b`);
+ * - letters match in any case: Express and ASP.NET route `/EXPENSIVE` to `/expensive`;
+ * - one trailing slash is optional (`/expensive` and `/expensive/`): Express, and
+ *   many frameworks with it, serve both from one route;
+ * - `HEAD` matches a `GET` rule: every server answers HEAD with the GET handler.
+ * Each of these makes a rule match more requests, never fewer: for a limiting rule
+ * that is the safe side; for `limit: false` it exempts spellings that are the same
+ * resource to such apps and a 404 to the others.
+ */
 function compileMatch (match: string): (method: string, path: string) => boolean {
   const space = match.lastIndexOf(' ')
   const method = space === -1 ? '*' : match.slice(0, space).trim().toUpperCase()
-  const pattern = space === -1 ? match : match.slice(space + 1)
-  const source = pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')
-  const regex = new RegExp(`^${source}$`)
-  return method === '*'
-    ? (_m, path) => regex.test(path)
-    : (m, path) => m === method && regex.test(path)
+  const written = space === -1 ? match : match.slice(space + 1)
+  const normalised = normaliseTarget(written)
+  // A pattern that does not normalise (`/a/../..`) can match no normalised path as written.
+  const pattern = normalised.ok ? normalised.path : written
+  const bare = pattern.length > 1 && pattern.endsWith('/') ? pattern.slice(0, -1) : pattern
+  const source = bare.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')
+  const regex = new RegExp(bare === '/' || bare.endsWith('*') ? `^${source}$` : `^${source}/?$`, 'i')
+  if (method === '*') return (_m, path) => regex.test(path)
+  return (m, path) => (m === method || (m === 'HEAD' && method === 'GET')) && regex.test(path)
 }
 
 /** `1d` → 86400 for the `w` parameter, which is whole seconds. */
@@ -89,7 +108,12 @@ export function compilePolicy (config: Config): Policy {
   }
 
   return {
-    route: (method, path) => rules.find((rule) => rule.matches(method, path)),
+    // Upper-cased for callers that pass a method from a header (the decision API): Node's
+    // parser already refuses a lower-case method on the wire.
+    route: (method, path) => {
+      const upper = method.toUpperCase()
+      return rules.find((rule) => rule.matches(upper, path))
+    },
     limits: (plan, rule) => (rule === undefined ? byPlan : byRule.get(rule))?.get(plan)
   }
 }

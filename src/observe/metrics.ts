@@ -7,7 +7,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Regist
  *
  * Labels are bounded whatever the traffic: `client` is a configured key name,
  * `anonymous` or `unknown`; `route` is a configured rule's `match`, `default` when no
- * rule matched, or an admin route; never a raw path or key.
+ * rule matched, `malformed` when the request was refused before any rule could match,
+ * or an admin route; never a raw path or key.
  */
 
 /**

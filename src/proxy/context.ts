@@ -10,15 +10,21 @@ import type { RequestFacts } from '../observe'
 export class RequestContext {
   readonly runtime: Runtime
   readonly rule: RouteRule | undefined
+  /**
+   * The normalised request target (path and query) that the rule was matched on and
+   * that is forwarded; undefined when the target was refused (`route="malformed"`).
+   */
+  readonly target: string | undefined
   identity: Identity | undefined = undefined
   limits: PlanLimits | undefined = undefined
   decision: Decision | undefined = undefined
   /** Set when identification failed: no key, unknown key, malformed key. */
   identityRefusal: ErrorCode | undefined = undefined
 
-  constructor (runtime: Runtime, rule: RouteRule | undefined) {
+  constructor (runtime: Runtime, rule: RouteRule | undefined, target: string | undefined) {
     this.runtime = runtime
     this.rule = rule
+    this.target = target
   }
 
   /**
@@ -26,7 +32,7 @@ export class RequestContext {
    * `anonymous`, one whose key failed is `unknown`: never a key, never an IP.
    */
   facts (): RequestFacts {
-    const route = this.rule?.label ?? 'default'
+    const route = this.rule?.label ?? (this.target === undefined ? 'malformed' : 'default')
     if (this.identityRefusal !== undefined) {
       const client = this.identityRefusal === 'api_key_required' ? 'anonymous' : 'unknown'
       return { route, decision: { client, plan: 'none', label: 'unauthenticated' } }

@@ -1,24 +1,20 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
-import type { Runtime } from '../limits'
+import { normaliseTarget, overriddenMethod, type Runtime } from '../limits'
 import { RequestContext } from './context'
 
 /**
  * Identity and limits on the proxy instance, in this order on every request:
- * 1. our `onRequest` hook pins the runtime, matches the route rule and identifies the
- *    caller (401/400 here, before anything is spent);
+ * 1. our `onRequest` hook pins the runtime, normalises the path (400 when it cannot be
+ *    normalised safely), matches the route rule on it and identifies the caller
+ *    (401/400 here, before anything is spent);
  * 2. @fastify/rate-limit's own `onRequest` hook asks `DecisionStore`, which runs the
  *    whole multi-window check in one store call and keeps the full decision on the
  *    request context; the plugin's refusal path then throws our 429.
  * The plugin only sees one window and no cost, so it is told `max: 1` and a refused
  * decision is reported as `current: 2`; the real numbers go out in our headers.
  */
-
-function pathOf (url: string): string {
-  const query = url.indexOf('?')
-  return query === -1 ? url : url.slice(0, query)
-}
 
 /** The store contract of @fastify/rate-limit, fed by our limiter. */
 class DecisionStore {
@@ -40,15 +36,40 @@ class DecisionStore {
   }
 }
 
+const METHOD_OVERRIDE_REFUSED = 'X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override must name one method, ' +
+  'under the same route rule as the request\'s own method.'
+
 const NO_HEADERS = { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': false }
 
 export async function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): Promise<void> {
   proxy.decorateRequest('tollgate', null)
 
-  proxy.addHook('onRequest', (request, _reply, done) => {
+  proxy.addHook('onRequest', (request, reply, done) => {
     const runtime = currentRuntime()
-    const rule = runtime.policy.route(request.method, pathOf(request.url))
-    const context = new RequestContext(runtime, rule)
+    // `OPTIONS *` asks about the server, not a resource: there is no path to limit or to
+    // forward (undici sends only paths), so tollgate answers it.
+    if (request.method === 'OPTIONS' && request.url === '*') {
+      request.tollgate = new RequestContext(runtime, undefined, '*')
+      reply.code(200).header('content-length', 0).send()
+      return
+    }
+    const target = normaliseTarget(request.url)
+    if (!target.ok) {
+      request.tollgate = new RequestContext(runtime, undefined, undefined)
+      done(new TollgateError('invalid_path', { reason: target.reason }))
+      return
+    }
+    // The rule is matched, and the request forwarded, on this one normalised target.
+    const rule = runtime.policy.route(request.method, target.path)
+    // An app that honours a method override acts on that method, one that does not on
+    // the request's: both must fall under the same rule, or the rule is no limit.
+    const override = overriddenMethod(request.headers)
+    if (!override.ok || (override.method !== undefined && runtime.policy.route(override.method, target.path) !== rule)) {
+      request.tollgate = new RequestContext(runtime, undefined, undefined)
+      done(new TollgateError('bad_request', {}, METHOD_OVERRIDE_REFUSED))
+      return
+    }
+    const context = new RequestContext(runtime, rule, target.path + target.query)
     request.tollgate = context
     if (rule?.limit === false) {
       done()

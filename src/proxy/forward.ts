@@ -53,8 +53,12 @@ function hasBody (headers: IncomingHttpHeaders): boolean {
     (headers['content-length'] !== undefined && headers['content-length'] !== '0')
 }
 
-/** Headers the app must only ever get from us. */
-const OURS = new Set(['x-tollgate-client', 'x-tollgate-plan'])
+/**
+ * Headers the app must only ever get from us, and the path overrides of IIS's URL
+ * rewrite (honoured by Symfony, Zend, ASP.NET): a client's own would make the app serve
+ * a path that no rule was matched on.
+ */
+const OURS = new Set(['x-tollgate-client', 'x-tollgate-plan', 'x-original-url', 'x-rewrite-url'])
 
 export interface UpstreamResponse {
   readonly statusCode: number
@@ -100,11 +104,15 @@ export class Forwarder {
       headers['x-tollgate-plan'] = identity.plan
     }
 
+    // What the rules were matched on is what the app gets: the normalised target,
+    // never the raw one. No target means the hook refused the request, so no forward.
+    const target = request.tollgate?.target
+    if (target === undefined) throw new TollgateError('internal_error')
     const started = performance.now()
     try {
       const response = await this.#pool.request({
         method: request.method as 'GET',
-        path: this.#basePath + request.url,
+        path: this.#basePath + target,
         headers,
         body: hasBody(incoming) ? request.raw : null,
         signal

@@ -3,13 +3,16 @@ import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstanc
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
 import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '../observe'
+import { RequestContext } from './context'
 import { registerEnforcement } from './enforce'
 import type { Forwarder } from './forward'
 import { setRateLimitHeaders } from './headers'
+import { clientErrorHandler, refuseTunnels } from './protocol'
 
 export { Forwarder, type UpstreamOptions } from './forward'
 export { RequestContext } from './context'
 export { probeUpstream, type ProbeResult } from './probe'
+export { clientErrorHandler, refuseTunnels, type ProtocolOptions } from './protocol'
 
 export interface ProxyDeps {
   readonly log: Logger
@@ -38,17 +41,26 @@ function sendError (error: TollgateError, request: FastifyRequest, reply: Fastif
  * buffered, and a refused one is answered before its body is read).
  */
 export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
+  const observer = new RequestObserver({ listener: 'proxy', metrics: deps.metrics, describe, log: deps.log })
   const proxy = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
-    logController: new RequestObserver({ listener: 'proxy', metrics: deps.metrics, describe, log: deps.log }),
+    logController: observer,
     // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
     // A path the router cannot decode (`/%zz`) reaches no hook, route or error handler;
     // Fastify would answer it in its own shape.
-    frameworkErrors: (_error, request, reply) => { sendError(new TollgateError('bad_request'), request, reply) }
+    frameworkErrors: (_error, request, reply) => {
+      // No target: counted as `route="malformed"`, like the paths the hook refuses.
+      request.tollgate = new RequestContext(deps.currentRuntime(), undefined, undefined)
+      // Fastify reports only routed requests to the observer, and this one ends before routing.
+      reply.raw.once('finish', () => { observer.requestCompleted(null, request, reply) })
+      sendError(new TollgateError('bad_request'), request, reply)
+    },
+    clientErrorHandler: clientErrorHandler({ listener: 'proxy', metrics: deps.metrics, log: deps.log })
   })
+  refuseTunnels(proxy, { listener: 'proxy', metrics: deps.metrics, log: deps.log })
   proxy.removeAllContentTypeParsers()
   proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
   // Fastify routes only the common methods (its own 404 for PURGE, PROPFIND, LINK...)
