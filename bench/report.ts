@@ -85,6 +85,11 @@ export function reading (ms: readonly Measurement[]): string[] {
   const memory = by('allowed-memory')
   const refused = by('refused')
   const out: string[] = []
+  const busiest = Math.max(...ms.map((m) => m.othersBusy).filter(Number.isFinite), 0)
+  if (busiest > 0.1) {
+    out.push(`- **A noisy run:** other processes took up to ${fmt(busiest * 100, 0)}% of the machine's CPU during a row, so every figure is worse than on a quiet machine; ` +
+      'the ratios between rows of the same run still compare, the verdicts below are those of this run only.')
+  }
   const verdict = (ok: boolean): string => ok ? 'met' : 'not met'
   if (peer?.cpuPerRequest !== undefined && allowed?.cpuPerRequest !== undefined) {
     const cpu = allowed.cpuPerRequest / peer.cpuPerRequest
