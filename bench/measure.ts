@@ -113,11 +113,31 @@ function aggregate (row: Row, rounds: readonly Round[]): Measurement {
   }
 }
 
+/**
+ * V8 optimises a function after thousands of calls, not seconds: on a busy machine a few
+ * seconds at a few hundred req/s would measure the interpreter and the compiler threads.
+ * So the warm-up goes on, `--warmup` seconds at a time, until the row has seen this many
+ * responses or WARM_MAX_SECONDS have passed.
+ */
+export const WARM_RESPONSES = 10_000
+export const WARM_MAX_SECONDS = 15
+
+async function warmUp (p: Prepared, base: Base, ctx: BenchContext): Promise<void> {
+  const step = ctx.options.warmup
+  let seconds = 0
+  let responses = 0
+  do {
+    responses += (await runRound(p, base, step, ctx)).run.responses
+    seconds += step
+  } while (responses < WARM_RESPONSES && seconds + step <= Math.max(step, WARM_MAX_SECONDS))
+  if (responses < WARM_RESPONSES) ctx.note(`"${p.row.label}": warmed up with only ${responses} responses in ${seconds} s; V8 may not have optimised its hot path yet`)
+}
+
 export async function measureAll (prepared: readonly Prepared[], base: Base, ctx: BenchContext): Promise<Measurement[]> {
   const { rounds, duration, warmup } = ctx.options
   if (warmup > 0) {
-    ctx.log(`warm-up, ${warmup} s per row`)
-    for (const p of prepared) await runRound(p, base, warmup, ctx)
+    ctx.log(`warm-up: ${warmup} s per row, longer (up to ${WARM_MAX_SECONDS} s) until ${WARM_RESPONSES} responses`)
+    for (const p of prepared) await warmUp(p, base, ctx)
   }
   const byRow = new Map<string, Round[]>(prepared.map((p) => [p.row.id, []]))
   for (let i = 0; i < rounds; i++) {
