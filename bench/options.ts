@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { ROWS } from './rows'
 
 /** What `npm run bench -- …` was asked to do. */
 export interface Options {
@@ -32,43 +33,55 @@ export const USAGE = `npm run bench -- [options]
   --connections N   concurrent connections (50)
   --threads N       wrk threads (1)
   --rate R          requests/s of the fixed-rate rows (5000)
-  --rows A,B        only these rows (ids as printed; optional rows only when named)
+  --rows A,B        only these rows; optional (*) rows run only when named:
+                    ${ROWS.map((row) => `${row.id}${row.optional === true ? '*' : ''}`).join(', ')}
   --loader L        wrk (default when installed) or autocannon
   --no-build        measure dist/ as it is
   --no-write        do not rewrite bench/RESULTS.md and bench/latency.svg
   --profile         profile tollgate (allowed row) under --cpu-prof instead
   --top N           functions in the profile summary (30)`
 
+/** A bad command line: the bench prints its message and the usage, no stack. */
+export class OptionsError extends Error {}
+
 function positive (name: string, text: string | undefined, fallback: number, max: number): number {
   if (text === undefined) return fallback
   const value = Number(text)
-  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`--${name} needs a whole number from 1 to ${max}, got "${text}"\n${USAGE}`)
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new OptionsError(`--${name} needs a whole number from 1 to ${max}, got "${text}"`)
   return value
 }
 
+const FLAGS = {
+  rounds: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  connections: { type: 'string' },
+  threads: { type: 'string' },
+  rate: { type: 'string' },
+  rows: { type: 'string' },
+  loader: { type: 'string' },
+  'no-build': { type: 'boolean', default: false },
+  'no-write': { type: 'boolean', default: false },
+  profile: { type: 'boolean', default: false },
+  top: { type: 'string' }
+} as const
+
+function parse (argv: readonly string[]): ReturnType<typeof parseArgs<{ args: string[], strict: true, allowPositionals: false, options: typeof FLAGS }>> {
+  try {
+    return parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: FLAGS })
+  } catch (error) {
+    // parseArgs throws with a clear message for an unknown or malformed flag.
+    throw new OptionsError(error instanceof Error ? error.message : String(error))
+  }
+}
+
 export function parseOptions (argv: readonly string[]): Options {
-  const { values } = parseArgs({
-    args: [...argv],
-    strict: true,
-    allowPositionals: false,
-    options: {
-      rounds: { type: 'string' },
-      duration: { type: 'string' },
-      warmup: { type: 'string' },
-      connections: { type: 'string' },
-      threads: { type: 'string' },
-      rate: { type: 'string' },
-      rows: { type: 'string' },
-      loader: { type: 'string' },
-      'no-build': { type: 'boolean', default: false },
-      'no-write': { type: 'boolean', default: false },
-      profile: { type: 'boolean', default: false },
-      top: { type: 'string' }
-    }
-  })
+  const { values } = parse(argv)
   const loader = values.loader ?? 'wrk'
-  if (loader !== 'wrk' && loader !== 'autocannon') throw new Error(`--loader is wrk or autocannon, got "${loader}"`)
+  if (loader !== 'wrk' && loader !== 'autocannon') throw new OptionsError(`--loader is wrk or autocannon, got "${loader}"`)
   const rows = values.rows?.split(',').map((id) => id.trim()).filter((id) => id !== '')
+  const unknown = rows?.filter((id) => !ROWS.some((row) => row.id === id)) ?? []
+  if (unknown.length > 0) throw new OptionsError(`unknown row(s) ${unknown.join(', ')}; the rows are ${ROWS.map((row) => row.id).join(', ')}`)
   return {
     rounds: positive('rounds', values.rounds, 3, 100),
     duration: positive('duration', values.duration, 10, 3600),

@@ -5,7 +5,7 @@ import { autocannonLoad } from './autocannon-load'
 import { createContext, type BenchContext } from './context'
 import type { Loader } from './load'
 import { checkMeasurement, measureAll, type Prepared } from './measure'
-import { parseOptions, USAGE } from './options'
+import { OptionsError, parseOptions, USAGE } from './options'
 import { latencySvg } from './plot'
 import { Procs, REPO_ROOT, safeRead } from './procs'
 import { runProfile } from './profile-run'
@@ -125,6 +125,11 @@ async function main (): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  if (error instanceof OptionsError) {
+    process.stderr.write(`bench: ${error.message}\n\n${USAGE}\n`)
+    process.exitCode = 2
+    return
+  }
   process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
   process.exitCode = 1
 })

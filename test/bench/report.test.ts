@@ -103,5 +103,5 @@ t.test('options: defaults, --rows, and clear errors', async (t) => {
   t.notOk(selectRows(undefined).some((r) => r.optional === true), 'optional rows only when named')
   t.throws(() => parseOptions(['--duration', '0']), /--duration needs a whole number from 1/)
   t.throws(() => parseOptions(['--bogus']), /Unknown option '--bogus'/)
-  t.throws(() => selectRows(['nope']), /unknown row\(s\) nope; the rows are direct, peer/)
+  t.throws(() => parseOptions(['--rows', 'peer,nope']), /unknown row\(s\) nope; the rows are direct, peer/)
 })
