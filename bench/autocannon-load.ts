@@ -9,7 +9,7 @@ import { PERCENTILES, type LoadRequest, type LoadRun } from './load'
  */
 
 /** Nearest-rank percentile of ascending values; NaN for none. */
-export function percentileOf (sorted: Float64Array, p: number): number {
+function percentileOf (sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
   return sorted[rank] ?? NaN

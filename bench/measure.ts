@@ -61,7 +61,8 @@ function cpuOf (pids: readonly number[]): number {
 
 async function runRound (p: Prepared, base: Base, seconds: number, ctx: BenchContext): Promise<Round> {
   const pids = p.target.proxyPids()
-  const redisPid = base.redis.pid ?? -1
+  const redisPid = base.redis.pid
+  if (redisPid === undefined) throw new Error('redis-server has exited: every row after this one would measure nothing')
   const upstreamPid = base.upstream.pid
   const before = { proxy: cpuOf(pids), redis: cpuSeconds(redisPid), upstream: cpuSeconds(upstreamPid), loadgen: ownAndChildrenCpuSeconds(), machine: machineJiffies() }
   const run = await p.loader({
