@@ -1,4 +1,4 @@
-// The part of autocannon@8 that bench/run.ts uses. autocannon ships no types and
+// The part of autocannon@8 that bench/autocannon-load.ts uses. autocannon ships no types and
 // @types/autocannon is not installed (no packages are added for the bench).
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events'

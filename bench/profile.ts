@@ -38,8 +38,8 @@ function packageOf (frame: CallFrame, root: string): string {
   const path = url.replace(/^file:\/\//, '')
   const modules = path.lastIndexOf('node_modules/')
   if (modules !== -1) {
-    const parts = path.slice(modules + 'node_modules/'.length).split('/')
-    return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]
+    const [scope = '', name = ''] = path.slice(modules + 'node_modules/'.length).split('/')
+    return scope.startsWith('@') ? `${scope}/${name}` : scope
   }
   if (path.startsWith(root)) return `tollgate ${path.slice(root.length + 1).split('/').slice(0, 2).join('/')}`
   return path
@@ -59,8 +59,9 @@ export function summarizeProfile (json: string, root: string, top: number, windo
   for (let i = 0; i < profile.samples.length; i++) {
     const delta = profile.timeDeltas[i] ?? 0
     at += delta
-    if (at < fromUs || at > toUs) continue
-    selfUs.set(profile.samples[i], (selfUs.get(profile.samples[i]) ?? 0) + delta)
+    const sample = profile.samples[i]
+    if (sample === undefined || at < fromUs || at > toUs) continue
+    selfUs.set(sample, (selfUs.get(sample) ?? 0) + delta)
   }
 
   const byFunction = new Map<string, number>()

@@ -9,6 +9,8 @@ export interface RedisServer {
   readonly port: number
   /** `redis://127.0.0.1:PORT` */
   readonly url: string
+  /** The redis-server process id (the current one after `restart`); undefined once killed. */
+  readonly pid: number | undefined
   /** SIGKILLs the server (no shutdown, no goodbye to clients) and waits for it to exit. */
   kill(): Promise<void>
   /** Kills the server if it still runs, then starts an empty one on the same port. */
@@ -28,9 +30,10 @@ const OUTPUT_TAIL_CHARS = 2000
 
 /**
  * Starts a real redis-server on a free port, without persistence, and resolves once it
- * answers PING. Teardown kills it.
+ * answers PING. Teardown kills it. Only `t.teardown` is used, so the benchmark can pass
+ * its own process registry instead of a tap Test.
  */
-export async function startRedis (t: Test): Promise<RedisServer> {
+export async function startRedis (t: Pick<Test, 'teardown'>): Promise<RedisServer> {
   let child: ChildProcess | undefined
   t.teardown(async () => {
     if (child !== undefined) await killAndWait(child)
@@ -50,6 +53,9 @@ export async function startRedis (t: Test): Promise<RedisServer> {
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
+    get pid () {
+      return child?.exitCode === null && child.signalCode === null ? child.pid : undefined
+    },
     async kill () {
       if (child !== undefined) await killAndWait(child)
     },

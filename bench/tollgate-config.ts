@@ -1,0 +1,47 @@
+import { createHash, randomBytes } from 'node:crypto'
+
+/** The API keys of a run and the tollgate config that knows them. */
+
+/** Distinct API keys the saturating rows rotate over. */
+export const KEY_COUNT = 1000
+/** The path every row requests. */
+export const PATH = '/v1/items'
+
+export interface BenchKey { name: string, key: string, sha256: string }
+
+export interface BenchKeys {
+  /** On a plan no row can exhaust. */
+  allowed: BenchKey[]
+  /** On a plan of one request per hour: after the first, every answer is a 429. */
+  refused: BenchKey
+}
+
+export function makeKeys (): BenchKeys {
+  const make = (name: string): BenchKey => {
+    const key = `bench-${name}-${randomBytes(12).toString('hex')}`
+    return { name, key, sha256: createHash('sha256').update(key).digest('hex') }
+  }
+  const allowed = Array.from({ length: KEY_COUNT }, (_, i) => make(`k${String(i).padStart(4, '0')}`))
+  return { allowed, refused: make('refused') }
+}
+
+/** `redisUrl` undefined: the embedded store. Everything else is the default config. */
+export function tollgateConfig (upstreamUrl: string, redisUrl: string | undefined, keys: BenchKeys): string {
+  return [
+    '# written by bench/stacks.ts',
+    'listen:',
+    '  proxy: 127.0.0.1:0',
+    '  admin: 127.0.0.1:0',
+    `upstream: ${upstreamUrl}`,
+    ...(redisUrl === undefined ? [] : [`redis: ${redisUrl}`]),
+    'plans:',
+    // ~20 requests/s reach each key at saturation: a million per second is never reached.
+    '  bench: [ { max: 1000000, per: 1s } ]',
+    '  tiny: [ { max: 1, per: 1h } ]',
+    'keys:',
+    ...keys.allowed.map((k) => `  - { name: ${k.name}, sha256: "${k.sha256}", plan: bench }`),
+    `  - { name: ${keys.refused.name}, sha256: "${keys.refused.sha256}", plan: tiny }`,
+    'shutdown: { grace: 2s, drain_delay: 0s }',
+    ''
+  ].join('\n')
+}
