@@ -1,4 +1,5 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
+import { RlsSchema } from './rls-schema'
 
 /**
  * The one source of truth for config.yml: Ajv validates against it (and fills in the
@@ -57,7 +58,9 @@ const HostPort = (defaultValue: string): TString =>
 export const ConfigSchema = Type.Object({
   listen: Type.Object({
     proxy: HostPort('0.0.0.0:8080'),
-    admin: HostPort('0.0.0.0:9464')
+    admin: HostPort('0.0.0.0:9464'),
+    /** Envoy's RateLimitService over gRPC (`rls`); no listener without it. */
+    grpc: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 0.0.0.0:8081' }))
   }, { additionalProperties: false, default: {} }),
   upstream: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', errorMessage: 'must be an http:// or https:// URL' }),
@@ -92,6 +95,8 @@ export const ConfigSchema = Type.Object({
   keys: Type.Array(Key, { default: [] }),
   routes: Type.Array(Route, { default: [] }),
   shadow: Type.Boolean({ default: false }),
+  /** Envoy's rate limit service: domains and their descriptor rules. */
+  rls: Type.Optional(RlsSchema),
   shutdown: Type.Object({
     grace: Duration('30s'),
     drain_delay: Duration('5s')

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
+import { rlsChecks } from './rls-validate'
 import { ConfigSchema, DURATION_PATTERN, durationMs, type Config } from './schema'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
@@ -159,6 +160,7 @@ function crossChecks (document: unknown): string[] {
       errors.push(`trust_proxy[${i}]: "${entry}" is not an IP address, a CIDR range, loopback, linklocal or uniquelocal`)
     }
   })
+  errors.push(...rlsChecks(document, plans))
   return errors
 }
 

@@ -94,4 +94,4 @@ export function compilePolicy (config: Config): Policy {
   }
 }
 
-export { windowSeconds }
+export { windowSeconds, toWindows, policyHeader }
