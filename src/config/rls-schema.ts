@@ -44,7 +44,7 @@ export const RlsSchema = Type.Object({
   domains: Type.Record(
     Type.String({ pattern: DOMAIN_PATTERN }),
     Type.Array(Rule, { minItems: 1, maxItems: 256 }),
-    { default: {}, maxProperties: 64 }
+    { default: {}, maxProperties: 64, additionalProperties: false }
   )
 }, { additionalProperties: false })
 

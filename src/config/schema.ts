@@ -30,7 +30,9 @@ const Window = Type.Object({
 }, { additionalProperties: false })
 
 const Windows = Type.Array(Window, { minItems: 1 })
-const PlanMap = Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows)
+// additionalProperties: TypeBox's Record only sets patternProperties, which lets a key
+// outside the pattern through, its value unchecked.
+const PlanMap = Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { additionalProperties: false })
 
 const Key = Type.Object({
   name: Name,
@@ -91,7 +93,7 @@ export const ConfigSchema = Type.Object({
     unknown: Type.Union([Type.Literal('reject'), Type.Literal('anonymous')], { default: 'reject' })
   }, { additionalProperties: false, default: {} }),
   algorithm: Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')], { default: 'gcra' }),
-  plans: Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { minProperties: 1 }),
+  plans: Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { minProperties: 1, additionalProperties: false }),
   keys: Type.Array(Key, { default: [] }),
   routes: Type.Array(Route, { default: [] }),
   shadow: Type.Boolean({ default: false }),
