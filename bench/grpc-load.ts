@@ -41,7 +41,7 @@ async function main (): Promise<void> {
   writeFileSync(configPath, `
 listen: { proxy: 127.0.0.1:0, admin: 127.0.0.1:0, grpc: 127.0.0.1:0 }
 ${redis === undefined ? '' : `redis: redis://127.0.0.1:${redis.port}`}
-log_level: warn
+log_level: info
 plans:
   anonymous: [ { max: 1000000000, per: 1s } ]
 rls:
