@@ -30,10 +30,13 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
+# The gRPC service loads its .proto files at run time from ./proto (tsc copies no .proto).
+COPY proto ./proto
 # The image's `node` user, numeric so that Kubernetes' runAsNonRoot can verify it. The
 # app's files stay root's: the process can read them, never change them.
 USER 1000:1000
-# listen.proxy and listen.admin of a config that keeps the default ports.
+# listen.proxy and listen.admin of a config that keeps the default ports. listen.grpc
+# (Envoy's rate limit service) is optional and has no default port: publish it yourself.
 EXPOSE 8080 9464
 # /health/live on the admin port: it fails only when the event loop is stuck, never
 # because Redis or the app is down. With another listen.admin, override the check

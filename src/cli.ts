@@ -35,7 +35,19 @@ function summary (config: Config, hash: string): string {
     lines.push(`    ${route.match}: ${route.limit ? `cost ${route.cost}${extra.length > 0 ? `, own windows for ${extra.join(', ')}` : ''}` : 'not limited'}`)
   }
   if (config.shadow) lines.push('  shadow:   on (limits are counted, never enforced)')
+  lines.push(...rlsSummary(config))
   return lines.join('\n')
+}
+
+/** The `rls` lines of the check-config summary. */
+function rlsSummary (config: Config): string[] {
+  const domains = Object.entries(config.rls?.domains ?? {})
+  if (domains.length === 0 && config.listen.grpc === undefined) return []
+  const lines = [`  grpc:     ${config.listen.grpc ?? '(no listen.grpc: the rls section is not served)'}${config.rls?.allow_overrides === true ? ', limit overrides allowed' : ''}`]
+  for (const [domain, rules] of domains) {
+    lines.push(`    ${domain}: ${rules.map((r) => `[${r.match.map((e) => e.value === undefined ? e.key : `${e.key}=${e.value}`).join(', ')}] → ${r.unlimited ? 'unlimited' : r.plan ?? "the key's plan"}${r.shadow ? ' (shadow)' : ''}`).join('; ')}`)
+  }
+  return lines
 }
 
 async function checkConfig (file: string): Promise<number> {
@@ -141,6 +153,10 @@ async function serve (configPath: string): Promise<void> {
     currentRuntime: () => live.current.state.runtime,
     reload: async () => await reload('POST /-/reload')
   })
+  // listen.grpc needs a restart, like every listener: the first config's decides.
+  const grpcServer = config.listen.grpc === undefined
+    ? undefined
+    : new (await import('./grpc')).GrpcServer({ log, metrics, draining, currentRuntime: () => live.current.state.runtime })
   const watch = watchConfig(configPath, () => { void reload('watch') }, {
     onError: (error) => log.warn({ err: { message: error.message } }, 'config watch failed; polling only')
   })
@@ -151,6 +167,7 @@ async function serve (configPath: string): Promise<void> {
     log,
     proxy: app.proxy,
     admin: app.admin,
+    grpc: grpcServer,
     timing: () => ({
       drainDelayMs: durationMs(live.current.config.shutdown.drain_delay),
       graceMs: durationMs(live.current.config.shutdown.grace)
@@ -187,10 +204,11 @@ async function serve (configPath: string): Promise<void> {
     }
   })
 
-  let proxyUrl: string, adminUrl: string
+  let proxyUrl: string, adminUrl: string, grpcAddress: string | undefined
   try {
     proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
     adminUrl = await app.admin.listen(splitHostPort(config.listen.admin))
+    if (grpcServer !== undefined && config.listen.grpc !== undefined) grpcAddress = await grpcServer.listen(config.listen.grpc)
   } catch (error) {
     // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.
     uninstall()
@@ -198,12 +216,13 @@ async function serve (configPath: string): Promise<void> {
     process.off('SIGHUP', onSighup)
     clearTimeout(upstreamTimer)
     log.fatal({ err: { message: (error as Error).message } }, 'cannot listen')
+    grpcServer?.cutAll()
     await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), stores.close()])
     log.flush()
     process.exitCode = 1
     return
   }
-  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: upstream?.url, config: loaded.hash }, 'tollgate listening')
+  log.info({ proxy: proxyUrl, admin: adminUrl, grpc: grpcAddress, upstream: upstream?.url, config: loaded.hash }, 'tollgate listening')
 }
 
 export async function main (argv: readonly string[]): Promise<void> {

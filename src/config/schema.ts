@@ -1,4 +1,5 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
+import { RlsSchema } from './rls-schema'
 
 /**
  * The one source of truth for config.yml: Ajv validates against it (and fills in the
@@ -29,7 +30,9 @@ const Window = Type.Object({
 }, { additionalProperties: false })
 
 const Windows = Type.Array(Window, { minItems: 1 })
-const PlanMap = Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows)
+// additionalProperties: TypeBox's Record only sets patternProperties, which lets a key
+// outside the pattern through, its value unchecked.
+const PlanMap = Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { additionalProperties: false })
 
 const Key = Type.Object({
   name: Name,
@@ -57,7 +60,9 @@ const HostPort = (defaultValue: string): TString =>
 export const ConfigSchema = Type.Object({
   listen: Type.Object({
     proxy: HostPort('0.0.0.0:8080'),
-    admin: HostPort('0.0.0.0:9464')
+    admin: HostPort('0.0.0.0:9464'),
+    /** Envoy's RateLimitService over gRPC (`rls`); no listener without it. */
+    grpc: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 0.0.0.0:8081' }))
   }, { additionalProperties: false, default: {} }),
   upstream: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', errorMessage: 'must be an http:// or https:// URL' }),
@@ -88,10 +93,12 @@ export const ConfigSchema = Type.Object({
     unknown: Type.Union([Type.Literal('reject'), Type.Literal('anonymous')], { default: 'reject' })
   }, { additionalProperties: false, default: {} }),
   algorithm: Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')], { default: 'gcra' }),
-  plans: Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { minProperties: 1 }),
+  plans: Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { minProperties: 1, additionalProperties: false }),
   keys: Type.Array(Key, { default: [] }),
   routes: Type.Array(Route, { default: [] }),
   shadow: Type.Boolean({ default: false }),
+  /** Envoy's rate limit service: domains and their descriptor rules. */
+  rls: Type.Optional(RlsSchema),
   shutdown: Type.Object({
     grace: Duration('30s'),
     drain_delay: Duration('5s')

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
+import { rlsChecks } from './rls-validate'
 import { ConfigSchema, DURATION_PATTERN, durationMs, type Config } from './schema'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
@@ -39,8 +40,11 @@ const NOT_A_DURATION = 'is not a duration (an integer with ms, s, m, h or d: 500
 function describe (error: ErrorObject): string {
   const parent = error.parentSchema as { errorMessage?: string, format?: string, anyOf?: Array<{ const?: unknown }> } | undefined
   switch (error.keyword) {
-    case 'additionalProperties':
-      return 'is not a known key'
+    case 'additionalProperties': {
+      // A map of names (plans, rls domains): the key is there, its name is wrong.
+      const names = (parent as { patternProperties?: Record<string, unknown> } | undefined)?.patternProperties
+      return names === undefined ? 'is not a known key' : `is not a valid name (it must match ${Object.keys(names).join(' or ')})`
+    }
     case 'required':
       return 'is required'
     case 'format':
@@ -159,6 +163,7 @@ function crossChecks (document: unknown): string[] {
       errors.push(`trust_proxy[${i}]: "${entry}" is not an IP address, a CIDR range, loopback, linklocal or uniquelocal`)
     }
   })
+  errors.push(...rlsChecks(document, plans))
   return errors
 }
 

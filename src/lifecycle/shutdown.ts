@@ -20,6 +20,8 @@ export interface ShutdownDeps {
   readonly answered: () => Promise<number>
   /** Closes what the proxy used once it is closed: upstream pool, stores, Redis, timers. */
   readonly release: () => Promise<void>
+  /** The gRPC listener (`listen.grpc`), drained beside the proxy and cut with it. */
+  readonly grpc?: { close: () => Promise<void>, cutAll: () => number }
 }
 
 /** Thrown when the deadline passes: the caller exits non-zero. */
@@ -96,12 +98,12 @@ export class Shutdown {
     await sleep(drainDelayMs)
     log.info({ connections: this.#sockets.size }, 'drain delay over: closing the proxy listener, finishing requests in flight')
     // Stops accepting, closes idle keep-alive sockets, resolves when in-flight requests are done.
-    await proxy.close()
+    await Promise.all([proxy.close(), this.#deps.grpc?.close()])
   }
 
   /** Destroys every proxy socket still open; returns how many. */
   cutAll (): number {
-    const count = this.#sockets.size
+    const count = this.#sockets.size + (this.#deps.grpc?.cutAll() ?? 0)
     for (const socket of this.#sockets) socket.destroy()
     this.#sockets.clear()
     return count

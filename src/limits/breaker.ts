@@ -1,4 +1,4 @@
-import type { LimitRequest, LimitResult, LimitStore } from './types'
+import type { GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore } from './types'
 
 export type CircuitState = 'closed' | 'half_open' | 'open'
 
@@ -56,13 +56,22 @@ export class BreakingStore implements LimitStore {
   }
 
   async check (request: LimitRequest): Promise<LimitResult> {
+    return await this.#through(async () => await this.#inner.check(request))
+  }
+
+  /** The same circuit: both kinds of call go to the same Redis. */
+  async checkGroups (request: GroupsRequest): Promise<GroupsResult> {
+    return await this.#through(async () => await this.#inner.checkGroups(request))
+  }
+
+  async #through<T> (call: () => Promise<T>): Promise<T> {
     if (this.#state === 'half_open') throw new CircuitOpenError()
     if (this.#state === 'open') {
       if (this.#now() < this.#openUntil) throw new CircuitOpenError()
       this.#set('half_open')
     }
     try {
-      const result = await this.#inner.check(request)
+      const result = await call()
       this.#succeeded()
       return result
     } catch (error) {

@@ -1,6 +1,6 @@
 import type { PlanLimits } from './policy'
 import { classifyStoreError, type StoreEvents } from './stores'
-import type { LimitResult, LimitStore } from './types'
+import type { GroupsRequest, GroupsResult, LimitResult, LimitStore } from './types'
 
 /** The `decision` label of `tollgate_ratelimit_decisions_total`, minus `unauthenticated`. */
 export type Outcome = 'allowed' | 'limited' | 'would_limit' | 'degraded'
@@ -62,6 +62,21 @@ function bindingOf (limits: PlanLimits, result: LimitResult): Binding {
   }
 }
 
+/** One subject of a multi-subject decision (one Envoy descriptor). */
+export interface GroupInput {
+  readonly subject: string
+  readonly limits: PlanLimits
+  /** A shadow rule: reported, never refusing. */
+  readonly advisory: boolean
+}
+
+export interface GroupsDecision {
+  /** False when any enforced group refused, or the store failed under `deny`. */
+  readonly allowed: boolean
+  /** One per input group, in order. `refusal` is set on the groups that refused themselves. */
+  readonly groups: readonly Decision[]
+}
+
 export class Limiter {
   readonly #options: LimiterOptions
 
@@ -87,6 +102,54 @@ export class Limiter {
       events?.onCheck?.((performance.now() - started) / 1000)
     }
     return this.#verdict(limits, result, result.allowed ? 'allowed' : 'limited')
+  }
+
+  /**
+   * Several subjects in one atomic store call (`checkGroups`): all spend or none. A
+   * group that fits in a refused call spent nothing and counts as `limited` (its request
+   * was); it still reports its own numbers and no refusal.
+   */
+  async decideGroups (tag: string, groups: readonly GroupInput[], cost: number): Promise<GroupsDecision> {
+    const request: GroupsRequest = {
+      tag,
+      cost,
+      groups: groups.map((g) => ({ subject: g.subject, windows: g.limits.windows, advisory: g.advisory }))
+    }
+    const { events, shadow, onStoreError, fallback } = this.#options
+    const started = performance.now()
+    let result: GroupsResult
+    try {
+      result = await this.#options.store.checkGroups(request)
+    } catch (error) {
+      events?.onStoreFailure?.(classifyStoreError(error))
+      if (onStoreError === 'local' && fallback !== undefined) return this.#groupVerdicts(groups, await fallback.checkGroups(request), true)
+      const refusal = onStoreError === 'deny' && !shadow ? 'limiter_unavailable' as const : undefined
+      return {
+        allowed: refusal === undefined,
+        groups: groups.map((g) => ({ outcome: 'degraded', refusal, policyHeader: g.limits.policyHeader }))
+      }
+    } finally {
+      events?.onCheck?.((performance.now() - started) / 1000)
+    }
+    return this.#groupVerdicts(groups, result, false)
+  }
+
+  #groupVerdicts (groups: readonly GroupInput[], result: GroupsResult, degraded: boolean): GroupsDecision {
+    const shadow = this.#options.shadow
+    const decisions = groups.map((g, i): Decision => {
+      const own = result.groups[i]
+      if (own === undefined) throw new Error(`the store answered ${result.groups.length} groups for ${groups.length}`)
+      const binding = bindingOf(g.limits, own)
+      const { policyHeader } = g.limits
+      let outcome: Outcome
+      if (degraded) outcome = 'degraded'
+      else if (result.allowed) outcome = own.allowed ? 'allowed' : 'would_limit'
+      else if (shadow) outcome = own.allowed ? 'allowed' : 'would_limit'
+      else outcome = 'limited'
+      const refuses = !own.allowed && !g.advisory && !shadow
+      return refuses ? { outcome, refusal: 'rate_limited', policyHeader, binding } : { outcome, policyHeader, binding }
+    })
+    return { allowed: result.allowed || shadow, groups: decisions }
   }
 
   #verdict (limits: PlanLimits, result: LimitResult, outcome: Outcome): Decision {

@@ -118,4 +118,4 @@ export function compilePolicy (config: Config): Policy {
   }
 }
 
-export { windowSeconds }
+export { windowSeconds, toWindows, policyHeader }

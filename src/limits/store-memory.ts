@@ -1,4 +1,4 @@
-import type { LimitRequest, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
+import type { GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
 
 /**
  * The embedded store: the same algorithms, units and rounding as the Redis script
@@ -84,6 +84,42 @@ export class MemoryLimitStore implements LimitStore {
     return { allowed, windows }
   }
 
+  /**
+   * Every window of every group is evaluated before anything is written, as in `check`.
+   * The keys live apart from `check`'s (see `groupEntryKey`), as in Redis.
+   */
+  async checkGroups(request: GroupsRequest): Promise<GroupsResult> {
+    assertGroupsRequest(request)
+    const nowMs = this.now()
+    const nowUs = Math.round(nowMs * 1000)
+    const cost = request.cost * UNIT
+    const groups = request.groups.map((g) => ({
+      advisory: g.advisory === true,
+      evaluations: g.windows.map((w) => {
+        const key = groupEntryKey(request.tag, g.subject, w.scope)
+        return { key, ...evaluate(this.read(key, nowMs), w, nowUs, cost) }
+      }),
+    }))
+    const allowed = groups.every((g) => g.advisory || g.evaluations.every((e) => e.fits))
+    if (allowed && cost > 0) {
+      for (const e of groups.flatMap((g) => g.evaluations)) {
+        // An advisory window that does not fit keeps its state, as a refused check would.
+        if (e.fits) this.write(e.key, e.next, nowMs + e.ttlMs)
+      }
+    }
+    return {
+      allowed,
+      groups: groups.map((g) => ({
+        allowed: g.evaluations.every((e) => e.fits),
+        windows: g.evaluations.map((e): WindowResult => {
+          if (allowed && e.fits) return { allowed: true, ...e.spent }
+          if (e.fits) return { allowed: true, ...e.kept }
+          return { allowed: false, remaining: e.kept.remaining, resetMs: Math.max(1, e.kept.resetMs) }
+        }),
+      })),
+    }
+  }
+
   /** Drops every expired entry; runs on the background timer. */
   sweep(): void {
     const nowMs = this.now()
@@ -120,6 +156,14 @@ export class MemoryLimitStore implements LimitStore {
 /** Length-prefixed, so no subject/scope pair can spell another pair's key. */
 function entryKey(subject: string, scope: string): string {
   return `${subject.length}:${subject}:${scope}`
+}
+
+/**
+ * A group's key: tagged, and starting with `g` where `entryKey` starts with a digit, so
+ * it never meets a key of `check`.
+ */
+function groupEntryKey(tag: string, subject: string, scope: string): string {
+  return `g${tag.length}:${tag}:${subject.length}:${subject}:${scope}`
 }
 
 function evaluate(state: State | undefined, w: WindowSpec, now: number, cost: number): Evaluation {
@@ -248,5 +292,22 @@ export function assertLimitRequest(request: LimitRequest): void {
     // Two windows sharing one state would each read it before either spends.
     if (scopes.has(w.scope)) throw new TypeError(`scope ${w.scope} appears twice`)
     scopes.add(w.scope)
+  }
+}
+
+/** Each group as `assertLimitRequest` checks one; a (subject, scope) pair appears once. */
+export function assertGroupsRequest(request: GroupsRequest): void {
+  const { tag, groups, cost } = request
+  if (typeof tag !== 'string' || tag === '') throw new TypeError('tag must be a non-empty string')
+  assertCost(cost)
+  const seen = new Set<string>()
+  for (const group of groups) {
+    assertLimitRequest({ subject: group.subject, windows: group.windows, cost })
+    for (const w of group.windows) {
+      const key = `${group.subject.length}:${group.subject}:${w.scope}`
+      // As within one request: two windows sharing one state would each read it before either spends.
+      if (seen.has(key)) throw new TypeError(`subject ${group.subject} has scope ${w.scope} twice`)
+      seen.add(key)
+    }
   }
 }

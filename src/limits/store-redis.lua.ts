@@ -9,7 +9,9 @@
  * KEYS[i]   the state of window i (`tollgate:{subject}:scope`, see store-redis.ts).
  * ARGV[1]   cost, a non-negative integer.
  * ARGV[3i-1], ARGV[3i], ARGV[3i+1]   max, perMs and algorithm (`g`cra, `f`ixed, `s`liding)
- *           of window i.
+ *           of window i. In upper case (`G`, `F`, `S`) the window is advisory (a shadow
+ *           rule of a multi-subject call, see GroupsRequest): it never refuses the call,
+ *           and spends only when it fits itself.
  * Returns   { allowed, then per window: allowed, remaining, resetMs }, integers only.
  *
  * Every window is evaluated before anything is written; only when all of them fit is
@@ -148,16 +150,17 @@ local allowed = true
 for i = 1, #KEYS do
   local max = tonumber(ARGV[3 * i - 1]) * U
   local per = tonumber(ARGV[3 * i]) * 1000
-  local evaluate = evaluators[ARGV[3 * i + 1]]
+  local code = ARGV[3 * i + 1]
+  local evaluate = evaluators[string.lower(code)]
   local r = { evaluate(redis.call('GET', KEYS[i]), max, per) }
   results[i] = r
-  if not r[1] then allowed = false end
+  if not r[1] and code == string.lower(code) then allowed = false end
 end
 
 local out = { allowed and 1 or 0 }
 for i = 1, #KEYS do
   local r = results[i]
-  if allowed then
+  if allowed and r[1] then
     if cost > 0 then redis.call('SET', KEYS[i], r[2], 'PX', num(r[3])) end
     table.insert(out, 1)
     table.insert(out, r[4])

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { CHECK_SCRIPT } from './store-redis.lua'
-import { assertCost, assertLimitRequest } from './store-memory'
-import type { Algorithm, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
+import { assertCost, assertGroupsRequest, assertLimitRequest } from './store-memory'
+import type { Algorithm, GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
 
 /** The ioredis command name the script is defined under (EVALSHA, NOSCRIPT → EVAL). */
 const COMMAND = 'tollgateLimitCheck'
@@ -17,6 +17,14 @@ type CheckCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<
  */
 export function limitKey(subject: string, scope: string): string {
   return `tollgate:{${subject.replace(/[%{}]/g, escapeChar)}}:${scope}`
+}
+
+/**
+ * `tollgate:{<tag>}:<length>:<subject>:<scope>`: a multi-subject call's keys share the
+ * tag's slot. The subject is length-prefixed, so no (subject, scope) pair spells another.
+ */
+export function groupKey(tag: string, subject: string, scope: string): string {
+  return `tollgate:{${tag.replace(/[%{}]/g, escapeChar)}}:${subject.length}:${subject}:${scope}`
 }
 
 function escapeChar(c: string): string {
@@ -62,6 +70,37 @@ export class RedisLimitStore implements LimitStore {
     const keys = windows.map((w) => limitKey(subject, w.scope))
     const reply = await this.run(keys.length, ...keys, String(cost), ...args)
     return parseReply(reply, windows.length)
+  }
+
+  /**
+   * One script call for every group: the script only sees a list of windows, so the
+   * groups are laid end to end and the reply cut back into groups. Advisory windows go
+   * with their algorithm code in upper case. Not cached like `check`'s arguments: the
+   * groups of an Envoy request are built per call.
+   */
+  async checkGroups(request: GroupsRequest): Promise<GroupsResult> {
+    assertGroupsRequest(request)
+    const { tag, groups, cost } = request
+    const keys: string[] = []
+    const args: string[] = []
+    for (const g of groups) {
+      for (const w of g.windows) {
+        keys.push(groupKey(tag, g.subject, w.scope))
+        const code = ALGORITHM_CODE[w.algorithm]
+        args.push(String(w.max), String(w.perMs), g.advisory === true ? code.toUpperCase() : code)
+      }
+    }
+    if (keys.length === 0) return { allowed: true, groups: groups.map(() => ({ allowed: true, windows: [] })) }
+    const all = parseReply(await this.run(keys.length, ...keys, String(cost), ...args), keys.length)
+    let next = 0
+    return {
+      allowed: all.allowed,
+      groups: groups.map((g) => {
+        const windows = all.windows.slice(next, next + g.windows.length)
+        next += g.windows.length
+        return { allowed: windows.every((w) => w.allowed), windows }
+      }),
+    }
   }
 
   /** Nothing to release: the connection belongs to the caller, who quits it. */

@@ -49,5 +49,43 @@ export interface LimitResult {
 export interface LimitStore {
   /** Rejects when the backing store cannot answer (Redis down, timeout). */
   check(request: LimitRequest): Promise<LimitResult>
+  /** Several subjects in one atomic call; rejects like `check`. */
+  checkGroups(request: GroupsRequest): Promise<GroupsResult>
   close(): Promise<void>
 }
+
+/** One subject's windows inside a `GroupsRequest`. */
+export interface LimitGroup {
+  readonly subject: string
+  readonly windows: readonly WindowSpec[]
+  /**
+   * Advisory (a shadow rule): its windows are evaluated and reported, and spend when
+   * they fit, but a window that does not fit never refuses the request.
+   */
+  readonly advisory?: boolean
+}
+
+/**
+ * Several subjects decided in one atomic call (Envoy sends several descriptors per
+ * request): either every enforced window of every group fits and all spend, or nothing
+ * is spent.
+ */
+export interface GroupsRequest {
+  /**
+   * Replaces the per-subject hash tag of the keys: every key of the call lands in the
+   * slot of `tollgate:{<tag>}`, which a multi-key script needs under Redis Cluster. It
+   * must never equal a subject of a single-subject `check` (use a prefix, e.g. `rls:`).
+   */
+  readonly tag: string
+  readonly groups: readonly LimitGroup[]
+  /** Spent in every window of every group. */
+  readonly cost: number
+}
+
+export interface GroupsResult {
+  /** True when no enforced window refused; then every fitting window spent `cost`. */
+  readonly allowed: boolean
+  /** One result per group, in order; a group's `allowed` is its own windows' verdict. */
+  readonly groups: readonly LimitResult[]
+}
+

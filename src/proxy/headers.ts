@@ -1,20 +1,10 @@
 import type { FastifyReply } from 'fastify'
-import type { Decision } from '../limits'
+import { rateLimitFields, type Decision } from '../limits'
 
 /**
- * Writes the rate-limit fields of one decision: the IETF draft `RateLimit-Policy`
- * (every window) and `RateLimit` (the binding window), and the common
- * `x-ratelimit-*` of that same window. A refusal also gets `Retry-After`, equal to
- * the binding window's reset. Without a binding window (no store could answer) only
- * the policy is stated: any count would be a guess.
+ * Writes the rate-limit fields of one decision (see `rateLimitFields`: the same ones
+ * the gRPC service hands to Envoy).
  */
 export function setRateLimitHeaders (reply: FastifyReply, decision: Decision): void {
-  reply.header('ratelimit-policy', decision.policyHeader)
-  const binding = decision.binding
-  if (binding === undefined) return
-  reply.header('ratelimit', `"${binding.policy}";r=${binding.remaining};t=${binding.resetSeconds}`)
-  reply.header('x-ratelimit-limit', binding.max)
-  reply.header('x-ratelimit-remaining', binding.remaining)
-  reply.header('x-ratelimit-reset', binding.resetSeconds)
-  if (decision.refusal === 'rate_limited') reply.header('retry-after', binding.resetSeconds)
+  for (const [name, value] of rateLimitFields(decision)) reply.header(name, value)
 }

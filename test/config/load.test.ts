@@ -386,3 +386,10 @@ t.test('a secret value is never quoted in an error: a bad clear key, a bad Redis
   t.ok(errors.includes('keys[0].key: (value hidden) must be 1 to 256 visible ASCII characters'), errors.join('\n'))
   t.notMatch(errors.join('\n'), /hunter2|sk live/)
 })
+
+t.test('a plan name outside the name pattern is an error, and its windows are still checked', async (t) => {
+  // Regression: TypeBox's Record only sets patternProperties, so such a plan passed
+  // with its windows unchecked (max: 0 reached the store and failed every request).
+  const errors = rejected(t, 'plans:\n  "bad name": [ { max: 0, per: 1s } ]\n  ok: [ { max: 1, per: 1s } ]\n')
+  t.match(errors, [/^plans\.bad name: is not a valid name \(it must match /])
+})

@@ -115,6 +115,10 @@ t.test('tini is PID 1 and runs node itself with the mounted config', async (t) =
   t.notOk(all.some((i) => /npm (start|run start)/.test(i.args)), 'npm start appears nowhere')
 })
 
+t.test('runtime: the .proto files the gRPC service loads at run time', async (t) => {
+  t.ok(inRuntime('COPY').some((i) => /^proto\s+\.\/proto$/.test(i.args)), 'proto/ copied beside dist/, where dist/grpc finds it')
+})
+
 t.test('EXPOSE the default proxy and admin ports', async (t) => {
   t.same(only('EXPOSE').args.split(/\s+/).sort(), ['8080', '9464'])
 })

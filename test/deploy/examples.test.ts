@@ -50,3 +50,46 @@ t.test('Traefik: a forwardAuth middleware to /v1/authorize on the app\'s router'
   t.same(router.middlewares, ['tollgate'], 'the app\'s router uses it')
   t.ok(dynamic.http.services[router.service] !== undefined, 'to a service that exists')
 })
+
+t.test('Envoy: the ratelimit HTTP filter against tollgate\'s gRPC listener, every descriptor it builds matched by a rule', async (t) => {
+  type Action = { request_headers?: { header_name: string, descriptor_key: string }, remote_address?: object, header_value_match?: { descriptor_key?: string, descriptor_value: string } }
+  interface Envoy {
+    static_resources: {
+      listeners: Array<{ filter_chains: Array<{ filters: Array<{ typed_config: {
+        route_config: { virtual_hosts: Array<{ routes: Array<{ route: { rate_limits?: Array<{ actions: Action[] }> } }> }> }
+        http_filters: Array<{ name: string, typed_config: Record<string, unknown> }>
+      } }> }> }>
+      clusters: Array<{ name: string, typed_extension_protocol_options?: Record<string, { explicit_http_config?: { http2_protocol_options?: object } }>, health_checks?: Array<{ grpc_health_check?: object }>, load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { port_value: number } } } }> }> } }>
+    }
+  }
+  const envoy = parse(read('examples/envoy/envoy.yaml')) as Envoy
+  const manager = envoy.static_resources.listeners[0]?.filter_chains[0]?.filters[0]?.typed_config
+  const filter = manager?.http_filters.find((f) => f.name === 'envoy.filters.http.ratelimit')?.typed_config
+  t.equal(filter?.['@type'], 'type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit')
+  const service = filter?.rate_limit_service as { transport_api_version?: string, grpc_service?: { envoy_grpc?: { cluster_name?: string } } } | undefined
+  t.equal(service?.transport_api_version, 'V3')
+  const cluster = envoy.static_resources.clusters.find((c) => c.name === service?.grpc_service?.envoy_grpc?.cluster_name)
+  t.ok(cluster?.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.explicit_http_config?.http2_protocol_options, 'gRPC: HTTP/2 to the tollgate cluster')
+  t.ok(cluster?.health_checks?.[0]?.grpc_health_check, 'health-checked over grpc.health.v1')
+
+  const { parseConfig } = await import('../../src/config')
+  const loaded = parseConfig(read('examples/envoy/tollgate.yml'), {}, 'examples/envoy/tollgate.yml')
+  if (!loaded.ok) throw new Error(loaded.errors.join('\n'))
+  const port = cluster?.load_assignment.endpoints[0]?.lb_endpoints[0]?.endpoint.address.socket_address.port_value
+  t.equal(loaded.config.listen.grpc, `0.0.0.0:${port}`, 'the cluster points at listen.grpc')
+  const rules = loaded.config.rls?.domains[String(filter?.domain)] ?? []
+  t.ok(rules.length > 0, `the filter's domain ${String(filter?.domain)} is a tollgate domain`)
+
+  const descriptors = (manager?.route_config.virtual_hosts ?? []).flatMap((host) => host.routes).flatMap((route) => route.route.rate_limits ?? [])
+    .map((limit) => limit.actions.map((a) => {
+      if (a.request_headers !== undefined) return { key: a.request_headers.descriptor_key }
+      if (a.remote_address !== undefined) return { key: 'remote_address' }
+      if (a.header_value_match !== undefined) return { key: a.header_value_match.descriptor_key ?? 'header_match', value: a.header_value_match.descriptor_value }
+      throw new Error(`an action this check does not know: ${JSON.stringify(a)}`)
+    }))
+  t.ok(descriptors.length >= 3)
+  for (const entries of descriptors) {
+    const rule = rules.find((r) => r.match.length === entries.length && r.match.every((m, i) => m.key === entries[i]?.key && (m.value === undefined || m.value === entries[i]?.value)))
+    t.ok(rule, `[${entries.map((e) => e.key).join(', ')}] has a tollgate rule`)
+  }
+})

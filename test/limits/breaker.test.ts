@@ -16,6 +16,11 @@ function setup (): { store: BreakingStore, inner: { failing: boolean, calls: num
       if (inner.failing) throw new Error('Command timed out')
       return ok
     },
+    checkGroups: async () => {
+      inner.calls++
+      if (inner.failing) throw new Error('Command timed out')
+      return { allowed: true, groups: [ok] }
+    },
     close: async () => {}
   }
   const clock = { now: 0 }
@@ -68,4 +73,13 @@ t.test('failures below the threshold are forgotten after a success', async (t) =
   await t.rejects(store.check(request))
   await t.rejects(store.check(request))
   t.equal(store.state, 'closed')
+})
+
+t.test('multi-subject checks go through the same circuit', async (t) => {
+  const { store, inner } = setup()
+  const groups = { tag: 'rls:edge', cost: 1, groups: [{ subject: 'acme', windows: request.windows }] }
+  for (let i = 0; i < 3; i++) await t.rejects(store.checkGroups(groups), /timed out/)
+  t.equal(store.state, 'open')
+  await t.rejects(store.check(request), CircuitOpenError, 'a plain check is cut off too')
+  t.equal(inner.calls, 3)
 })

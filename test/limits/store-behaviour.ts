@@ -1,5 +1,5 @@
 import type { Test } from 'tap'
-import type { Algorithm, LimitRequest, LimitResult, LimitStore, WindowSpec } from '../../src/limits/types'
+import type { Algorithm, GroupsResult, LimitGroup, LimitRequest, LimitResult, LimitStore, WindowSpec } from '../../src/limits/types'
 
 /**
  * What every LimitStore must do, run against each store by its own test file. Time is
@@ -40,6 +40,10 @@ export function win(algorithm: Algorithm, max: number, perMs: number, scope = 'p
 function check(store: LimitStore, subject: string, windows: WindowSpec[], cost = 1): Promise<LimitResult> {
   const request: LimitRequest = { subject, windows, cost }
   return store.check(request)
+}
+
+function checkGroups(store: LimitStore, groups: LimitGroup[], cost = 1, tag = 'rls:test'): Promise<GroupsResult> {
+  return store.checkGroups({ tag, groups, cost })
 }
 
 /** Waits until `offsetMs` into the next window of `perMs` on the harness clock. */
@@ -239,6 +243,72 @@ export function storeBehaviour(t: Test, h: Harness): void {
     await t.rejects(check(store, freshSubject(), [w, { ...w, max: 9 }]), /appears twice/)
     await t.rejects(check(store, freshSubject(), [{ ...w, max: 0 }]), /max/)
     await t.rejects(check(store, freshSubject(), [{ ...w, perMs: 0 }]), /perMs/)
+  })
+
+  t.test('groups: each subject spends in its own windows, all at once', async (t) => {
+    const [store] = h.stores(t, 1)
+    const [a, b] = [freshSubject(), freshSubject()]
+    const w = win('gcra', 3, LONG)
+    const r = await checkGroups(store, [{ subject: a, windows: [w] }, { subject: b, windows: [w, win('fixed', 5, LONG, 'plan:1')] }], 2)
+    t.match(r, { allowed: true, groups: [{ allowed: true, windows: [{ remaining: 1 }] }, { allowed: true, windows: [{ remaining: 1 }, { remaining: 3 }] }] })
+    const only = await checkGroups(store, [{ subject: a, windows: [w] }])
+    t.match(only, { allowed: true, groups: [{ windows: [{ remaining: 0 }] }] })
+  })
+
+  t.test('groups: one refusing group refuses the call, and nothing is spent anywhere', async (t) => {
+    const [store] = h.stores(t, 1)
+    const [a, b] = [freshSubject(), freshSubject()]
+    const w = win('fixed', 2, LONG)
+    await checkGroups(store, [{ subject: b, windows: [w] }], 2)
+    const refused = await checkGroups(store, [{ subject: a, windows: [w] }, { subject: b, windows: [w] }])
+    t.match(refused, {
+      allowed: false,
+      groups: [{ allowed: true, windows: [{ allowed: true, remaining: 2 }] }, { allowed: false, windows: [{ allowed: false, remaining: 0 }] }],
+    })
+    t.match(await checkGroups(store, [{ subject: a, windows: [w] }], 2), { allowed: true, groups: [{ windows: [{ remaining: 0 }] }] }, 'a spent nothing')
+  })
+
+  t.test('groups: an advisory group reports its refusal but never refuses the call', async (t) => {
+    const [store] = h.stores(t, 1)
+    const [a, b] = [freshSubject(), freshSubject()]
+    const w = win('gcra', 1, LONG)
+    const first = await checkGroups(store, [{ subject: a, windows: [w] }, { subject: b, windows: [w], advisory: true }])
+    t.match(first, { allowed: true, groups: [{ allowed: true }, { allowed: true }] })
+    const second = await checkGroups(store, [{ subject: freshSubject(), windows: [w] }, { subject: b, windows: [w], advisory: true }])
+    t.match(second, { allowed: true, groups: [{ allowed: true, windows: [{ remaining: 0 }] }, { allowed: false, windows: [{ allowed: false, remaining: 0 }] }] })
+  })
+
+  t.test('groups: 60 concurrent calls over two subjects spend both exactly up to max', async (t) => {
+    const stores = h.stores(t, 4)
+    const [a, b] = [freshSubject(), freshSubject()]
+    const w = win('sliding', 10, LONG)
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+      checkGroups(stores[i % stores.length], i % 2 === 0 ? [{ subject: a, windows: [w] }, { subject: b, windows: [w] }] : [{ subject: a, windows: [w] }]),
+    ))
+    const pairs = results.filter((r, i) => r.allowed && i % 2 === 0).length
+    const singles = results.filter((r, i) => r.allowed && i % 2 === 1).length
+    t.equal(pairs + singles, 10, 'a allowed exactly 10')
+    t.match(await checkGroups(stores[0], [{ subject: b, windows: [w] }]), { groups: [{ windows: [{ remaining: 10 - pairs - 1 }] }] }, 'b spent only with a')
+  })
+
+  t.test('groups: their keys are apart from check()\'s, and apart per tag', async (t) => {
+    const [store] = h.stores(t, 1)
+    const s = freshSubject()
+    const w = win('gcra', 1, LONG)
+    t.equal((await check(store, s, [w])).allowed, true)
+    t.equal((await checkGroups(store, [{ subject: s, windows: [w] }], 1, 'rls:one')).allowed, true)
+    t.equal((await checkGroups(store, [{ subject: s, windows: [w] }], 1, 'rls:two')).allowed, true)
+    t.equal((await checkGroups(store, [{ subject: s, windows: [w] }], 1, 'rls:one')).allowed, false)
+  })
+
+  t.test('groups: malformed calls are rejected before touching state', async (t) => {
+    const [store] = h.stores(t, 1)
+    const w = win('gcra', 5, 1000)
+    const s = freshSubject()
+    await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }], 1, ''), /tag/)
+    await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }, { subject: s, windows: [w] }]), /twice/)
+    await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }], 1.5), TypeError)
+    t.same(await checkGroups(store, []), { allowed: true, groups: [] })
   })
 
   t.test('no windows: allowed, nothing to report', async (t) => {

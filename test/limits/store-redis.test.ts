@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import type { Test } from 'tap'
 import { Redis, type RedisOptions } from 'ioredis'
-import { RedisLimitStore, limitKey } from '../../src/limits/store-redis'
+import { RedisLimitStore, groupKey, limitKey } from '../../src/limits/store-redis'
 import { startRedis } from '../helpers/redis'
 import { freshSubject, storeBehaviour, win, type Harness } from './store-behaviour'
 
@@ -53,6 +53,15 @@ t.test('redis store', async (t) => {
     t.equal(limitKey('a}:b', 'c'), 'tollgate:{a%7D:b}:c', 'a brace cannot end the tag early')
     t.equal(limitKey('a%7D:b', 'c'), 'tollgate:{a%257D:b}:c', 'nor can a look-alike collide')
     t.equal(limitKey('anon:2001:db8::1', 'plan:0'), 'tollgate:{anon:2001:db8::1}:plan:0')
+  })
+
+  t.test('group keys: hash-tagged by the call\'s tag, so a multi-subject script stays in one slot', async (t) => {
+    const store = new RedisLimitStore(await client(t, server.port))
+    const [a, b] = [freshSubject(), freshSubject()]
+    await store.checkGroups({ tag: 'rls:edge', cost: 1, groups: [{ subject: a, windows: [win('gcra', 5, 1000, 'rls:api_key:plan:0')] }, { subject: b, windows: [win('gcra', 5, 1000, 'x')] }] })
+    const keys = (await admin.keys('tollgate:{rls:edge}:*')).filter((k) => k.includes(a) || k.includes(b)).sort()
+    t.same(keys, [`tollgate:{rls:edge}:${a.length}:${a}:rls:api_key:plan:0`, `tollgate:{rls:edge}:${b.length}:${b}:x`].sort())
+    t.equal(groupKey('a}b', 'anon:1', 's'), 'tollgate:{a%7Db}:6:anon:1:s', 'a brace cannot end the tag early')
   })
 
   t.test('state: one string per key with an expiry that frees idle state', async (t) => {

@@ -1,0 +1,1 @@
+export { GrpcServer, type GrpcDeps } from './server'
