@@ -1,7 +1,7 @@
 export { buildRuntime, type Runtime } from './runtime'
 export { openStores, type Stores, type StoreEvents, type StoreErrorKind } from './stores'
 export { sha256Hex, type Identity } from './identity'
-export type { Decision, Binding, Outcome } from './limiter'
+export { OVERLOADED_RETRY_SECONDS, type Decision, type Binding, type Outcome } from './limiter'
 export type { PlanLimits, RouteRule } from './policy'
 export type { CircuitState } from './breaker'
 export { waitForRedis } from './redis-client'

@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify'
-import type { Decision } from '../limits'
+import { OVERLOADED_RETRY_SECONDS, type Decision } from '../limits'
 
 /**
  * Writes the rate-limit fields of one decision: the IETF draft `RateLimit-Policy`
@@ -10,6 +10,7 @@ import type { Decision } from '../limits'
  */
 export function setRateLimitHeaders (reply: FastifyReply, decision: Decision): void {
   reply.header('ratelimit-policy', decision.policyHeader)
+  if (decision.refusal === 'overloaded') reply.header('retry-after', OVERLOADED_RETRY_SECONDS)
   const binding = decision.binding
   if (binding === undefined) return
   reply.header('ratelimit', `"${binding.policy}";r=${binding.remaining};t=${binding.resetSeconds}`)
