@@ -2,6 +2,7 @@ import type Redis from 'ioredis'
 import type { Logger } from 'pino'
 import { durationMs, type Config } from '../config'
 import { BreakingStore, type CircuitState } from './breaker'
+import { answerWithin } from './deadline'
 import { createRedisClient } from './redis-client'
 import type { StoreErrorKind } from './store-errors'
 import { MemoryLimitStore } from './store-memory'
@@ -29,6 +30,11 @@ export interface Stores {
   readonly local?: LimitStore
   /** The Redis connection, for health checks and the start-up wait. */
   readonly redis?: Redis
+  /**
+   * PING with the same timeout as a limit check, and the same meaning: Redis did not
+   * answer, not that tollgate was too busy to read the reply (deadline.ts).
+   */
+  readonly redisHealth?: { ping: () => Promise<unknown> }
   readonly events: StoreEvents
   /** Closes the stores and quits Redis. */
   close(): Promise<void>
@@ -63,6 +69,7 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
     shared,
     local,
     redis,
+    redisHealth: { ping: async () => await answerWithin(redis.ping(), timeoutMs) },
     events,
     close: async () => {
       await Promise.all([shared.close(), local?.close()])
