@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { credentials, makeClientConstructor, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js'
 import { loadProtos, RLS_SERVICE } from '../src/grpc/proto'
-import { cpuSeconds, REPO_ROOT, removeOnExit, sleep, startChild, startRedis, stopAll, waitForStdout } from './procs'
+import { startRedis } from '../test/helpers/redis'
+import { cpuSeconds } from './proc-stat'
+import { Procs, REPO_ROOT, sleep, waitForStdout } from './procs'
 
 /**
  * ShouldRateLimit calls per second against compiled tollgate (`npm run build`, then
@@ -32,11 +34,13 @@ const ADDRESSES = 1000
 
 type Unary = (request: unknown, callback: (error: ServiceError | null, reply: { overall_code: string }) => void) => void
 
+const procs = new Procs()
+
 async function main (): Promise<void> {
   if (values['no-build'] !== true) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' })
-  const redis = values['no-redis'] === true ? undefined : await startRedis()
+  const redis = values['no-redis'] === true ? undefined : await startRedis(procs)
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-grpc-bench-'))
-  removeOnExit(dir)
+  procs.removeOnExit(dir)
   const configPath = join(dir, 'config.yml')
   writeFileSync(configPath, `
 listen: { proxy: 127.0.0.1:0, admin: 127.0.0.1:0, grpc: 127.0.0.1:0 }
@@ -50,7 +54,7 @@ rls:
       - match: [ { key: remote_address } ]
         plan: anonymous
 `)
-  const tollgate = startChild('tollgate', process.execPath, [join(REPO_ROOT, 'bin', 'tollgate.js'), '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const tollgate = procs.start('tollgate', process.execPath, [join(REPO_ROOT, 'bin', 'tollgate.js'), '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
   const match = await waitForStdout(tollgate, /^(.*"msg":"tollgate listening".*)\n/m, 30_000)
   const address = (JSON.parse(match[1] ?? '{}') as { grpc: string }).grpc
 
@@ -94,8 +98,8 @@ rls:
     `(${calls} calls in ${elapsed.toFixed(1)} s; codes ${JSON.stringify(Object.fromEntries(codes))})\n`)
 }
 
-main().then(stopAll, async (error: unknown) => {
+main().then(async () => { await procs.stopAll() }, async (error: unknown) => {
   process.stderr.write(`grpc-load: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`)
-  await stopAll()
+  await procs.stopAll()
   process.exitCode = 1
 })

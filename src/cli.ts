@@ -136,7 +136,7 @@ async function serve (configPath: string): Promise<void> {
   let shutdown: Shutdown | undefined
   const draining = (): boolean => shutdown?.draining ?? false
   const components = [
-    observe.redisComponent(() => live.current.state.stores.redis, () => !redisAnswered || live.current.config.on_redis_error === 'deny'),
+    observe.redisComponent(() => live.current.state.stores.redisHealth, () => !redisAnswered || live.current.config.on_redis_error === 'deny'),
     observe.upstreamComponent(probe),
     observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
     observe.eventLoopComponent(),

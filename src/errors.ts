@@ -10,6 +10,7 @@ export const ERRORS = {
   malformed_api_key: { status: 400, message: 'The API key is malformed: at most 256 visible ASCII characters.' },
   rate_limited: { status: 429, message: 'Rate limit exceeded.' },
   limiter_unavailable: { status: 503, message: 'The rate limiter cannot reach its store; try again shortly.' },
+  overloaded: { status: 503, message: 'tollgate is overloaded and did not check this request; retry after the Retry-After seconds.' },
   upstream_unavailable: { status: 502, message: 'The upstream app could not be reached.' },
   upstream_timeout: { status: 504, message: 'The upstream app did not answer in time.' },
   no_upstream: { status: 404, message: 'No upstream is configured: this tollgate serves the decision API only.' },

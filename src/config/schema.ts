@@ -83,6 +83,12 @@ export const ConfigSchema = Type.Object({
     timeout: Duration('250ms')
   }, { additionalProperties: false })),
   on_redis_error: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('local')], { default: 'allow' }),
+  /**
+   * Rate-limit checks waiting on the store at once. Past it a request is refused at once
+   * with 503 `overloaded` (never let through), so a burst cannot queue checks until they
+   * time out. 1000 is ~100 ms of a Redis' work on the limit script.
+   */
+  max_checks_in_flight: Type.Integer({ minimum: 1, maximum: 100000, default: 1000 }),
   trust_proxy: Type.Union([Type.Boolean(), Type.Array(Type.String({ minLength: 1 }))], {
     default: false,
     errorMessage: 'must be true, false or a list of addresses / CIDR ranges'

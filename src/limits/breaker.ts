@@ -1,12 +1,12 @@
+import { RedisFailure } from './store-errors'
 import type { GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore } from './types'
 
 export type CircuitState = 'closed' | 'half_open' | 'open'
 
 /** Thrown instead of calling a store the breaker has given up on for now. */
-export class CircuitOpenError extends Error {
-  readonly code = 'CIRCUIT_OPEN'
+export class CircuitOpenError extends RedisFailure {
   constructor () {
-    super('redis circuit is open: not calling it until the next probe')
+    super('circuit_open', 'redis circuit is open: not calling it until the next probe')
     this.name = 'CircuitOpenError'
   }
 }
@@ -14,9 +14,13 @@ export class CircuitOpenError extends Error {
 export interface BreakerOptions {
   /** Consecutive failures that open the circuit. Default 5. */
   readonly failureThreshold?: number
-  /** First pause before a probe; doubles while probes fail. Default 500 ms. */
+  /**
+   * First pause before a probe; doubles while probes fail. Default 100 ms: a probe is
+   * one request, and against a dead connection it fails at once, so probing often is
+   * cheap, while every pause is time the limits are off.
+   */
   readonly openMs?: number
-  /** Longest pause between probes. Default 5000 ms. */
+  /** Longest pause between probes, so limits are back within about this of Redis. Default 1000 ms. */
   readonly maxOpenMs?: number
   readonly now?: () => number
   readonly onStateChange?: (state: CircuitState) => void
@@ -28,6 +32,12 @@ export interface BreakerOptions {
  * failures in a row the breaker answers at once instead (the caller treats that like
  * any store failure: `on_redis_error` decides), then lets a single request through
  * as a probe: success closes it, failure opens it for twice as long.
+ *
+ * Only a `RedisFailure` counts against Redis. An error of tollgate's own (a request no
+ * store can evaluate) says nothing about Redis, so it must not open the circuit for
+ * every other key.
+ * Load tollgate itself cannot keep up with is shed before it reaches the store
+ * (limiter.ts), so a busy tollgate does not open the circuit either.
  */
 export class BreakingStore implements LimitStore {
   readonly #inner: LimitStore
@@ -40,12 +50,14 @@ export class BreakingStore implements LimitStore {
   #failures = 0
   #pause: number
   #openUntil = 0
+  /** True while the one probe of a half-open circuit is out. */
+  #probing = false
 
   constructor (inner: LimitStore, options: BreakerOptions = {}) {
     this.#inner = inner
     this.#threshold = options.failureThreshold ?? 5
-    this.#openMs = options.openMs ?? 500
-    this.#maxOpenMs = options.maxOpenMs ?? 5000
+    this.#openMs = options.openMs ?? 100
+    this.#maxOpenMs = options.maxOpenMs ?? 1000
     this.#now = options.now ?? Date.now
     this.#onStateChange = options.onStateChange ?? (() => {})
     this.#pause = this.#openMs
@@ -65,19 +77,34 @@ export class BreakingStore implements LimitStore {
   }
 
   async #through<T> (call: () => Promise<T>): Promise<T> {
-    if (this.#state === 'half_open') throw new CircuitOpenError()
-    if (this.#state === 'open') {
-      if (this.#now() < this.#openUntil) throw new CircuitOpenError()
-      this.#set('half_open')
+    const probe = this.#state !== 'closed'
+    if (probe) {
+      if (this.#probing || this.#now() < this.#openUntil) throw new CircuitOpenError()
+      this.#probing = true
+      if (this.#state === 'open') this.#set('half_open')
     }
     try {
       const result = await call()
       this.#succeeded()
       return result
     } catch (error) {
-      this.#failed()
+      // Anything else proved nothing about Redis: a probe that ends so leaves the
+      // circuit half-open for the next request to probe.
+      if (error instanceof RedisFailure) this.#failed()
       throw error
+    } finally {
+      if (probe) this.#probing = false
     }
+  }
+
+  /**
+   * Redis has just (re)connected: the next request probes at once instead of waiting
+   * out the pause, so limits are back as soon as Redis is.
+   */
+  probeSoon (): void {
+    if (this.#state !== 'open') return
+    this.#pause = this.#openMs
+    this.#openUntil = this.#now()
   }
 
   async close (): Promise<void> {

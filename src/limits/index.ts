@@ -1,7 +1,7 @@
 export { buildRuntime, type Runtime } from './runtime'
 export { openStores, type Stores, type StoreEvents, type StoreErrorKind } from './stores'
 export { sha256Hex, type Identity } from './identity'
-export type { Decision, Binding, Outcome, GroupInput, GroupsDecision } from './limiter'
+export { OVERLOADED_RETRY_SECONDS, type Decision, type Binding, type Outcome, type GroupInput, type GroupsDecision } from './limiter'
 export type { PlanLimits, RouteRule } from './policy'
 export { normaliseTarget, type NormalisedTarget } from './path'
 export { overriddenMethod, type MethodOverride } from './method'

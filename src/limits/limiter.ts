@@ -3,7 +3,10 @@ import { classifyStoreError, type StoreEvents } from './stores'
 import type { GroupsRequest, GroupsResult, LimitResult, LimitStore } from './types'
 
 /** The `decision` label of `tollgate_ratelimit_decisions_total`, minus `unauthenticated`. */
-export type Outcome = 'allowed' | 'limited' | 'would_limit' | 'degraded'
+export type Outcome = 'allowed' | 'limited' | 'would_limit' | 'degraded' | 'overloaded'
+
+/** A shed request is told to come back in a second: the burst that shed it is over by then or still shedding. */
+export const OVERLOADED_RETRY_SECONDS = 1
 
 /** The window that decides what the client is told: the one with the least left. */
 export interface Binding {
@@ -18,7 +21,7 @@ export interface Binding {
 export interface Decision {
   readonly outcome: Outcome
   /** Why the request stops here; undefined when it goes on. */
-  readonly refusal?: 'rate_limited' | 'limiter_unavailable'
+  readonly refusal?: 'rate_limited' | 'limiter_unavailable' | 'overloaded' | 'internal_error'
   readonly policyHeader: string
   /** Absent when no store could answer (`degraded` under `on_redis_error: allow`). */
   readonly binding?: Binding
@@ -33,6 +36,8 @@ export interface LimiterOptions {
   readonly fallback?: LimitStore
   /** Count and report, never refuse. */
   readonly shadow: boolean
+  /** Checks waiting on the store at once; past it requests are shed (`overloaded`). */
+  readonly maxChecksInFlight: number
   /** Told about every check and every store failure, e.g. to count them. */
   readonly events?: StoreEvents
 }
@@ -79,6 +84,7 @@ export interface GroupsDecision {
 
 export class Limiter {
   readonly #options: LimiterOptions
+  #inFlight = 0
 
   constructor (options: LimiterOptions) {
     this.#options = options
@@ -88,17 +94,33 @@ export class Limiter {
     return this.#options.store
   }
 
+  /**
+   * Never lets a request through unchecked: past `maxChecksInFlight` it is shed, refused
+   * whatever `on_redis_error` says (the store did not fail; tollgate is too busy to ask
+   * it), and only `shadow` lets it go on.
+   */
   async decide (subject: string, limits: PlanLimits, cost: number): Promise<Decision> {
     const request = { subject, windows: limits.windows, cost }
-    const events = this.#options.events
+    const { events, shadow, maxChecksInFlight } = this.#options
+    const { policyHeader } = limits
+    if (this.#inFlight >= maxChecksInFlight) return shadow ? { outcome: 'overloaded', policyHeader } : { outcome: 'overloaded', refusal: 'overloaded', policyHeader }
+    this.#inFlight++
     const started = performance.now()
     let result: LimitResult
     try {
       result = await this.#options.store.check(request)
     } catch (error) {
-      events?.onStoreFailure?.(classifyStoreError(error))
-      return await this.#degraded(request, limits)
+      const kind = classifyStoreError(error)
+      if (kind !== undefined) {
+        events?.onStoreFailure?.(kind)
+        return await this.#degraded(request, limits)
+      }
+      // Not Redis' failure, so not `on_redis_error`'s to decide: this request cannot be
+      // checked, and an unchecked request is not let through.
+      events?.onInternalError?.(error, subject)
+      return shadow ? { outcome: 'degraded', policyHeader } : { outcome: 'degraded', refusal: 'internal_error', policyHeader }
     } finally {
+      this.#inFlight--
       events?.onCheck?.((performance.now() - started) / 1000)
     }
     return this.#verdict(limits, result, result.allowed ? 'allowed' : 'limited')
@@ -121,7 +143,13 @@ export class Limiter {
     try {
       result = await this.#options.store.checkGroups(request)
     } catch (error) {
-      events?.onStoreFailure?.(classifyStoreError(error))
+      const kind = classifyStoreError(error)
+      if (kind === undefined) {
+        // Not Redis' failure: logged, and the call is refused rather than let through.
+        events?.onInternalError?.(error, tag)
+        return { allowed: shadow, groups: groups.map((g) => ({ outcome: 'degraded', refusal: shadow ? undefined : 'internal_error', policyHeader: g.limits.policyHeader })) }
+      }
+      events?.onStoreFailure?.(kind)
       if (onStoreError === 'local' && fallback !== undefined) return this.#groupVerdicts(groups, await fallback.checkGroups(request), true)
       const refusal = onStoreError === 'deny' && !shadow ? 'limiter_unavailable' as const : undefined
       return {

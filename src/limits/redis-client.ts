@@ -9,8 +9,8 @@ export interface RedisClientOptions {
   readonly onUp?: (up: boolean) => void
 }
 
-/** Longest pause between reconnect attempts to a dead Redis. */
-const MAX_RECONNECT_DELAY_MS = 2000
+/** Longest pause between reconnect attempts to a dead Redis: limits are off until it reconnects. */
+const MAX_RECONNECT_DELAY_MS = 500
 
 /**
  * An ioredis client that fails fast: with no offline queue a command on a dead
@@ -21,7 +21,7 @@ const MAX_RECONNECT_DELAY_MS = 2000
 export function createRedisClient (options: RedisClientOptions, log: Logger): Redis {
   const client = new Redis(options.url, {
     enableOfflineQueue: false,
-    commandTimeout: options.timeoutMs,
+    // No commandTimeout: the limit store owns the timeout (deadline.ts says why).
     connectTimeout: Math.max(1000, options.timeoutMs * 4),
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),

@@ -30,6 +30,7 @@ export function buildRuntime (config: Config, stores: Stores): Runtime {
       onStoreError: config.on_redis_error,
       fallback: stores.local,
       shadow: config.shadow,
+      maxChecksInFlight: config.max_checks_in_flight,
       events: stores.events
     })
   }

@@ -1,3 +1,4 @@
+import { InvalidLimitRequestError } from './store-errors'
 import type { GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
 
 /**
@@ -264,7 +265,7 @@ function left(max: number, used: number): number {
 
 export function assertCost(cost: number): void {
   if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_AMOUNT) {
-    throw new TypeError(`cost must be an integer from 0 to ${MAX_AMOUNT}, got ${cost}`)
+    throw new InvalidLimitRequestError(`cost must be an integer from 0 to ${MAX_AMOUNT}, got ${cost}`)
   }
 }
 
@@ -275,22 +276,22 @@ export function assertCost(cost: number): void {
 export function assertLimitRequest(request: LimitRequest): void {
   const { subject, windows, cost } = request
   if (typeof subject !== 'string' || subject === '') {
-    throw new TypeError('subject must be a non-empty string')
+    throw new InvalidLimitRequestError('subject must be a non-empty string')
   }
   assertCost(cost)
   const scopes = new Set<string>()
   for (const w of windows) {
     if (!Number.isSafeInteger(w.max) || w.max < 1 || w.max > MAX_AMOUNT) {
-      throw new TypeError(`${w.scope}: max must be an integer from 1 to ${MAX_AMOUNT}, got ${w.max}`)
+      throw new InvalidLimitRequestError(`${w.scope}: max must be an integer from 1 to ${MAX_AMOUNT}, got ${w.max}`)
     }
     if (!Number.isSafeInteger(w.perMs) || w.perMs < 1 || !Number.isSafeInteger(w.perMs * 1000)) {
-      throw new TypeError(`${w.scope}: perMs must be a positive integer, got ${w.perMs}`)
+      throw new InvalidLimitRequestError(`${w.scope}: perMs must be a positive integer, got ${w.perMs}`)
     }
     if (w.algorithm !== 'gcra' && w.algorithm !== 'fixed' && w.algorithm !== 'sliding') {
-      throw new TypeError(`${w.scope}: unknown algorithm ${String(w.algorithm)}`)
+      throw new InvalidLimitRequestError(`${w.scope}: unknown algorithm ${String(w.algorithm)}`)
     }
     // Two windows sharing one state would each read it before either spends.
-    if (scopes.has(w.scope)) throw new TypeError(`scope ${w.scope} appears twice`)
+    if (scopes.has(w.scope)) throw new InvalidLimitRequestError(`scope ${w.scope} appears twice`)
     scopes.add(w.scope)
   }
 }

@@ -1,10 +1,15 @@
-import type { Cluster, Redis } from 'ioredis'
+import { ReplyError, type Cluster, type Redis } from 'ioredis'
+import { answerWithin } from './deadline'
+import { RedisFailure, UnexpectedReplyError } from './store-errors'
 import { CHECK_SCRIPT } from './store-redis.lua'
 import { assertCost, assertGroupsRequest, assertLimitRequest } from './store-memory'
 import type { Algorithm, GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
 
 /** The ioredis command name the script is defined under (EVALSHA, NOSCRIPT → EVAL). */
 const COMMAND = 'tollgateLimitCheck'
+
+/** How long a check waits for Redis by default (`redis.timeout`). */
+const DEFAULT_TIMEOUT_MS = 250
 
 const ALGORITHM_CODE: Record<Algorithm, string> = { gcra: 'g', fixed: 'f', sliding: 's' }
 
@@ -38,12 +43,16 @@ function escapeChar(c: string): string {
  */
 export class RedisLimitStore implements LimitStore {
   private readonly run: CheckCommand
+  private readonly timeoutMs: number
 
   /**
-   * @param redis created, configured (timeouts, offline queue) and owned by the caller:
+   * @param redis created, configured (offline queue, reconnects) and owned by the caller:
    *   `close()` does not quit it. A Cluster works too: a request's keys share one slot.
+   * @param options.timeoutMs how long a check waits for Redis' answer. Default 250 ms.
+   *   The store owns this timeout, not the client: see deadline.ts for why.
    */
-  constructor(redis: Redis | Cluster) {
+  constructor(redis: Redis | Cluster, options: { timeoutMs?: number } = {}) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     redis.defineCommand(COMMAND, { lua: CHECK_SCRIPT })
     // defineCommand adds the method at run time; ioredis cannot type it.
     const command = (redis as unknown as Record<string, CheckCommand>)[COMMAND]
@@ -56,7 +65,11 @@ export class RedisLimitStore implements LimitStore {
    */
   private readonly prepared = new WeakMap<LimitRequest['windows'], string[]>()
 
-  /** Rejects with the ioredis error when Redis fails; the caller decides allow or deny. */
+  /**
+   * Rejects with a `RedisFailure` when Redis fails (its `cause` is the ioredis error);
+   * the caller decides allow or deny. A request no store can evaluate rejects with an
+   * `InvalidLimitRequestError` before Redis is asked.
+   */
   async check(request: LimitRequest): Promise<LimitResult> {
     const { subject, windows, cost } = request
     let args = this.prepared.get(windows)
@@ -68,7 +81,7 @@ export class RedisLimitStore implements LimitStore {
       assertCost(cost)
     }
     const keys = windows.map((w) => limitKey(subject, w.scope))
-    const reply = await this.run(keys.length, ...keys, String(cost), ...args)
+    const reply = await answerWithin(this.run(keys.length, ...keys, String(cost), ...args).catch(asRedisFailure), this.timeoutMs)
     return parseReply(reply, windows.length)
   }
 
@@ -107,10 +120,17 @@ export class RedisLimitStore implements LimitStore {
   async close(): Promise<void> {}
 }
 
+/**
+ * Whatever ioredis rejects a command with is Redis' doing: an error reply (`ReplyError`:
+ * OOM, BUSY, READONLY...) or a connection that is closed, not writeable or refused.
+ */
+function asRedisFailure(error: unknown): never {
+  if (error instanceof ReplyError) throw new RedisFailure('other', 'redis answered with an error', error)
+  throw new RedisFailure('connection', 'redis is not reachable', error)
+}
+
 function parseReply(reply: unknown, count: number): LimitResult {
-  if (!Array.isArray(reply) || reply.length !== 1 + 3 * count) {
-    throw new Error(`unexpected reply from the limit script: ${JSON.stringify(reply)}`)
-  }
+  if (!Array.isArray(reply) || reply.length !== 1 + 3 * count) throw new UnexpectedReplyError(reply)
   const windows: WindowResult[] = []
   for (let i = 1; i < reply.length; i += 3) {
     windows.push({ allowed: reply[i] === 1, remaining: reply[i + 1], resetMs: reply[i + 2] })

@@ -1,14 +1,15 @@
 import type Redis from 'ioredis'
 import type { Logger } from 'pino'
 import { durationMs, type Config } from '../config'
-import { BreakingStore, CircuitOpenError, type CircuitState } from './breaker'
+import { BreakingStore, type CircuitState } from './breaker'
+import { answerWithin } from './deadline'
 import { createRedisClient } from './redis-client'
+import type { StoreErrorKind } from './store-errors'
 import { MemoryLimitStore } from './store-memory'
 import { RedisLimitStore } from './store-redis'
 import type { LimitStore } from './types'
 
-/** The `kind` label of `tollgate_redis_errors_total`. */
-export type StoreErrorKind = 'connection' | 'timeout' | 'circuit_open' | 'other'
+export { classifyStoreError, type StoreErrorKind } from './store-errors'
 
 /** What the stores report as it happens; metrics listen. */
 export interface StoreEvents {
@@ -17,6 +18,8 @@ export interface StoreEvents {
   readonly onStoreFailure?: (kind: StoreErrorKind) => void
   readonly onRedisUp?: (up: boolean) => void
   readonly onCircuitState?: (state: CircuitState) => void
+  /** A check failed for a reason that is not Redis' (see store-errors.ts). */
+  readonly onInternalError?: (error: unknown, subject: string) => void
 }
 
 /** The stores one config's limiters use: they outlive config reloads. */
@@ -27,38 +30,46 @@ export interface Stores {
   readonly local?: LimitStore
   /** The Redis connection, for health checks and the start-up wait. */
   readonly redis?: Redis
+  /**
+   * PING with the same timeout as a limit check, and the same meaning: Redis did not
+   * answer, not that tollgate was too busy to read the reply (deadline.ts).
+   */
+  readonly redisHealth?: { ping: () => Promise<unknown> }
   readonly events: StoreEvents
   /** Closes the stores and quits Redis. */
   close(): Promise<void>
 }
 
-export function classifyStoreError (error: unknown): StoreErrorKind {
-  if (error instanceof CircuitOpenError) return 'circuit_open'
-  const message = error instanceof Error ? error.message : String(error)
-  if (/timed out/i.test(message)) return 'timeout'
-  const code = (error as { code?: unknown } | undefined)?.code
-  if (/writeable|closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH/i.test(`${message} ${String(code)}`)) return 'connection'
-  return 'other'
-}
-
-export function openStores (config: Config, log: Logger, events: StoreEvents = {}): Stores {
+export function openStores (config: Config, log: Logger, metricEvents: StoreEvents = {}): Stores {
+  // Never silent: a check that fails inside tollgate is logged with its cause, or it
+  // would look like nothing at all (it is not a Redis error, so no metric counts it).
+  const events: StoreEvents = {
+    ...metricEvents,
+    onInternalError: (error, subject) => {
+      log.error({ err: error, subject }, 'rate-limit check failed inside tollgate (not a Redis error)')
+      metricEvents.onInternalError?.(error, subject)
+    }
+  }
   if (config.redis === undefined) {
     log.warn('no redis configured: using the embedded in-memory store, correct for one replica only')
     const memory = new MemoryLimitStore()
     return { shared: memory, events, close: async () => { await memory.close() } }
   }
-  const redis = createRedisClient({ url: config.redis.url, timeoutMs: durationMs(config.redis.timeout), onUp: events.onRedisUp }, log)
-  const shared = new BreakingStore(new RedisLimitStore(redis), {
+  const timeoutMs = durationMs(config.redis.timeout)
+  const redis = createRedisClient({ url: config.redis.url, timeoutMs, onUp: events.onRedisUp }, log)
+  const shared = new BreakingStore(new RedisLimitStore(redis, { timeoutMs }), {
     onStateChange: (state) => {
       if (state !== 'half_open') log.warn({ state }, `redis circuit ${state}`)
       events.onCircuitState?.(state)
     }
   })
+  redis.on('ready', () => { shared.probeSoon() })
   const local = config.on_redis_error === 'local' ? new MemoryLimitStore() : undefined
   return {
     shared,
     local,
     redis,
+    redisHealth: { ping: async () => await answerWithin(redis.ping(), timeoutMs) },
     events,
     close: async () => {
       await Promise.all([shared.close(), local?.close()])

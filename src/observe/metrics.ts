@@ -20,7 +20,7 @@ export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 /** A Redis check is fast or it is a timeout: finer at the bottom. */
 export const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
-export const DECISIONS = ['allowed', 'limited', 'would_limit', 'unauthenticated', 'degraded'] as const
+export const DECISIONS = ['allowed', 'limited', 'would_limit', 'unauthenticated', 'degraded', 'overloaded'] as const
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
 export const REDIS_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
 /** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
@@ -50,7 +50,7 @@ export function createMetrics (build: { version: string }) {
     }),
     decisions: new Counter({
       name: 'tollgate_ratelimit_decisions_total',
-      help: 'Rate-limit decisions by client, plan and decision (allowed|limited|would_limit|unauthenticated|degraded).',
+      help: 'Rate-limit decisions by client, plan and decision (allowed|limited|would_limit|unauthenticated|degraded|overloaded).',
       labelNames: ['client', 'plan', 'decision'] as const,
       registers
     }),

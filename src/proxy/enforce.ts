@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
-import { normaliseTarget, overriddenMethod, type Runtime } from '../limits'
+import { normaliseTarget, overriddenMethod, OVERLOADED_RETRY_SECONDS, type Runtime } from '../limits'
 import { RequestContext } from './context'
 
 /**
@@ -102,6 +102,8 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     errorResponseBuilder: (request: FastifyRequest) => {
       const decision = request.tollgate?.decision
       const binding = decision?.binding
+      if (decision?.refusal === 'overloaded') return new TollgateError('overloaded', { retry_after: OVERLOADED_RETRY_SECONDS })
+      if (decision?.refusal === 'internal_error') return new TollgateError('internal_error')
       if (decision?.refusal === 'limiter_unavailable' || binding === undefined) return new TollgateError('limiter_unavailable')
       return new TollgateError('rate_limited', { policy: binding.policy, retry_after: binding.resetSeconds })
     }

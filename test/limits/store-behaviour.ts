@@ -1,4 +1,5 @@
 import type { Test } from 'tap'
+import { InvalidLimitRequestError } from '../../src/limits/store-errors'
 import type { Algorithm, GroupsResult, LimitGroup, LimitRequest, LimitResult, LimitStore, WindowSpec } from '../../src/limits/types'
 
 /**
@@ -237,9 +238,9 @@ export function storeBehaviour(t: Test, h: Harness): void {
   t.test('malformed requests are rejected before touching state', async (t) => {
     const [store] = h.stores(t, 1)
     const w = win('gcra', 5, 1000)
-    await t.rejects(check(store, '', [w]), TypeError)
-    await t.rejects(check(store, freshSubject(), [w], -1), TypeError)
-    await t.rejects(check(store, freshSubject(), [w], 1.5), TypeError)
+    await t.rejects(check(store, '', [w]), InvalidLimitRequestError)
+    await t.rejects(check(store, freshSubject(), [w], -1), InvalidLimitRequestError)
+    await t.rejects(check(store, freshSubject(), [w], 1.5), InvalidLimitRequestError)
     await t.rejects(check(store, freshSubject(), [w, { ...w, max: 9 }]), /appears twice/)
     await t.rejects(check(store, freshSubject(), [{ ...w, max: 0 }]), /max/)
     await t.rejects(check(store, freshSubject(), [{ ...w, perMs: 0 }]), /perMs/)
