@@ -299,7 +299,7 @@ export function assertLimitRequest(request: LimitRequest): void {
 /** Each group as `assertLimitRequest` checks one; a (subject, scope) pair appears once. */
 export function assertGroupsRequest(request: GroupsRequest): void {
   const { tag, groups, cost } = request
-  if (typeof tag !== 'string' || tag === '') throw new TypeError('tag must be a non-empty string')
+  if (typeof tag !== 'string' || tag === '') throw new InvalidLimitRequestError('tag must be a non-empty string')
   assertCost(cost)
   const seen = new Set<string>()
   for (const group of groups) {
@@ -307,7 +307,7 @@ export function assertGroupsRequest(request: GroupsRequest): void {
     for (const w of group.windows) {
       const key = `${group.subject.length}:${group.subject}:${w.scope}`
       // As within one request: two windows sharing one state would each read it before either spends.
-      if (seen.has(key)) throw new TypeError(`subject ${group.subject} has scope ${w.scope} twice`)
+      if (seen.has(key)) throw new InvalidLimitRequestError(`subject ${group.subject} has scope ${w.scope} twice`)
       seen.add(key)
     }
   }

@@ -104,7 +104,8 @@ export class RedisLimitStore implements LimitStore {
       }
     }
     if (keys.length === 0) return { allowed: true, groups: groups.map(() => ({ allowed: true, windows: [] })) }
-    const all = parseReply(await this.run(keys.length, ...keys, String(cost), ...args), keys.length)
+    const reply = await answerWithin(this.run(keys.length, ...keys, String(cost), ...args).catch(asRedisFailure), this.timeoutMs)
+    const all = parseReply(reply, keys.length)
     let next = 0
     return {
       allowed: all.allowed,

@@ -38,6 +38,7 @@ t.test('a config with only plans gets every default', async (t) => {
   t.strictSame(config, {
     listen: { proxy: '0.0.0.0:8080', admin: '0.0.0.0:9464' },
     on_redis_error: 'allow',
+    max_checks_in_flight: 1000,
     trust_proxy: false,
     log_level: 'info',
     api_key: { header: 'x-api-key', unknown: 'reject' },

@@ -308,7 +308,7 @@ export function storeBehaviour(t: Test, h: Harness): void {
     const s = freshSubject()
     await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }], 1, ''), /tag/)
     await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }, { subject: s, windows: [w] }]), /twice/)
-    await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }], 1.5), TypeError)
+    await t.rejects(checkGroups(store, [{ subject: s, windows: [w] }], 1.5), InvalidLimitRequestError)
     t.same(await checkGroups(store, []), { allowed: true, groups: [] })
   })
 
