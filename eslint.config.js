@@ -10,7 +10,9 @@ module.exports = [
       // `void promise()` marks a promise deliberately not awaited (an event handler).
       'no-void': ['error', { allowAsStatement: true }],
       // Loops that wait on a flag set by a callback across an `await` are its false positives.
-      'no-unmodified-loop-condition': 'off'
+      'no-unmodified-loop-condition': 'off',
+      // A `let` read by a closure before its one assignment (a forward reference) stays `let`.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }]
     }
   },
   {

@@ -24,7 +24,7 @@ function summary (config: Config, hash: string): string {
   lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}`)
   lines.push(`  upstream: ${config.upstream?.url ?? '(none: decision API only)'}`)
   lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
-  lines.push(`  plans:`)
+  lines.push('  plans:')
   for (const [plan, windows] of Object.entries(config.plans)) {
     lines.push(`    ${plan}: ${windows.map((w) => `${w.max}/${w.per} ${w.algorithm ?? config.algorithm}`).join(', ')}`)
   }
@@ -149,7 +149,12 @@ async function serve (configPath: string): Promise<void> {
   // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
   const reload = async (trigger: string): Promise<ReloadResult> => await live.reload(trigger, { repeat: trigger !== 'watch' })
   const app = await buildApp({
-    log, metrics, health, version: release, forwarder, draining,
+    log,
+    metrics,
+    health,
+    version: release,
+    forwarder,
+    draining,
     currentRuntime: () => live.current.state.runtime,
     reload: async () => await reload('POST /-/reload')
   })

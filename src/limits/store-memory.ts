@@ -48,7 +48,7 @@ export class MemoryLimitStore implements LimitStore {
   private readonly now: () => number
   private readonly timer: NodeJS.Timeout
 
-  constructor(options: MemoryStoreOptions = {}) {
+  constructor (options: MemoryStoreOptions = {}) {
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES
     this.now = options.now ?? Date.now
     if (!Number.isSafeInteger(this.maxEntries) || this.maxEntries < 1) {
@@ -59,19 +59,19 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /** Entries held, expired ones included until they are touched or swept. */
-  get size(): number {
+  get size (): number {
     return this.entries.size
   }
 
   /** Synchronous inside, so atomic: no other check runs between evaluation and spend. */
-  async check(request: LimitRequest): Promise<LimitResult> {
+  async check (request: LimitRequest): Promise<LimitResult> {
     assertLimitRequest(request)
     const nowMs = this.now()
     const nowUs = Math.round(nowMs * 1000)
     const cost = request.cost * UNIT
     const keys = request.windows.map((w) => entryKey(request.subject, w.scope))
     const evaluations = request.windows.map((w, i) =>
-      evaluate(this.read(keys[i], nowMs), w, nowUs, cost),
+      evaluate(this.read(keys[i], nowMs), w, nowUs, cost)
     )
     const allowed = evaluations.every((e) => e.fits)
     if (allowed && cost > 0) {
@@ -89,7 +89,7 @@ export class MemoryLimitStore implements LimitStore {
    * Every window of every group is evaluated before anything is written, as in `check`.
    * The keys live apart from `check`'s (see `groupEntryKey`), as in Redis.
    */
-  async checkGroups(request: GroupsRequest): Promise<GroupsResult> {
+  async checkGroups (request: GroupsRequest): Promise<GroupsResult> {
     assertGroupsRequest(request)
     const nowMs = this.now()
     const nowUs = Math.round(nowMs * 1000)
@@ -122,7 +122,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /** Drops every expired entry; runs on the background timer. */
-  sweep(): void {
+  sweep (): void {
     const nowMs = this.now()
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt <= nowMs) this.entries.delete(key)
@@ -130,11 +130,11 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /** Stops the background sweep. The store still answers, so in-flight checks finish. */
-  async close(): Promise<void> {
+  async close (): Promise<void> {
     clearInterval(this.timer)
   }
 
-  private read(key: string, nowMs: number): State | undefined {
+  private read (key: string, nowMs: number): State | undefined {
     const entry = this.entries.get(key)
     if (entry === undefined) return undefined
     if (entry.expiresAt > nowMs) return entry.state
@@ -142,7 +142,7 @@ export class MemoryLimitStore implements LimitStore {
     return undefined
   }
 
-  private write(key: string, state: State, expiresAt: number): void {
+  private write (key: string, state: State, expiresAt: number): void {
     // Re-inserting moves the key to the end of the Map's order, so eviction takes the
     // entry written longest ago: an idle client, not a busy one.
     this.entries.delete(key)
@@ -155,7 +155,7 @@ export class MemoryLimitStore implements LimitStore {
 }
 
 /** Length-prefixed, so no subject/scope pair can spell another pair's key. */
-function entryKey(subject: string, scope: string): string {
+function entryKey (subject: string, scope: string): string {
   return `${subject.length}:${subject}:${scope}`
 }
 
@@ -163,11 +163,11 @@ function entryKey(subject: string, scope: string): string {
  * A group's key: tagged, and starting with `g` where `entryKey` starts with a digit, so
  * it never meets a key of `check`.
  */
-function groupEntryKey(tag: string, subject: string, scope: string): string {
+function groupEntryKey (tag: string, subject: string, scope: string): string {
   return `g${tag.length}:${tag}:${subject.length}:${subject}:${scope}`
 }
 
-function evaluate(state: State | undefined, w: WindowSpec, now: number, cost: number): Evaluation {
+function evaluate (state: State | undefined, w: WindowSpec, now: number, cost: number): Evaluation {
   const max = w.max * UNIT
   const per = w.perMs * 1000
   switch (w.algorithm) {
@@ -184,7 +184,7 @@ type Gcra = Extract<State, { tag: 'g' }>
 type Fixed = Extract<State, { tag: 'f' }>
 type Sliding = Extract<State, { tag: 's' }>
 
-function gcra(state: Gcra | undefined, max: number, per: number, now: number, cost: number): Evaluation {
+function gcra (state: Gcra | undefined, max: number, per: number, now: number, cost: number): Evaluation {
   let used = 0
   let at = now
   if (state !== undefined) {
@@ -212,7 +212,7 @@ function gcra(state: Gcra | undefined, max: number, per: number, now: number, co
   }
 }
 
-function fixed(state: Fixed | undefined, max: number, per: number, now: number, cost: number): Evaluation {
+function fixed (state: Fixed | undefined, max: number, per: number, now: number, cost: number): Evaluation {
   const start = now - (now % per)
   const count = state !== undefined && state.start === start ? state.count : 0
   const rest = toMs(start + per - now)
@@ -225,7 +225,7 @@ function fixed(state: Fixed | undefined, max: number, per: number, now: number, 
   }
 }
 
-function sliding(state: Sliding | undefined, max: number, per: number, now: number, cost: number): Evaluation {
+function sliding (state: Sliding | undefined, max: number, per: number, now: number, cost: number): Evaluation {
   const start = now - (now % per)
   let count = 0
   let prev = 0
@@ -255,15 +255,15 @@ function sliding(state: Sliding | undefined, max: number, per: number, now: numb
 }
 
 /** Microseconds to whole milliseconds, rounded up; never negative. */
-function toMs(us: number): number {
+function toMs (us: number): number {
   return us <= 0 ? 0 : Math.ceil(us / 1000)
 }
 
-function left(max: number, used: number): number {
+function left (max: number, used: number): number {
   return Math.max(0, Math.floor((max - used) / UNIT))
 }
 
-export function assertCost(cost: number): void {
+export function assertCost (cost: number): void {
   if (!Number.isSafeInteger(cost) || cost < 0 || cost > MAX_AMOUNT) {
     throw new InvalidLimitRequestError(`cost must be an integer from 0 to ${MAX_AMOUNT}, got ${cost}`)
   }
@@ -273,7 +273,7 @@ export function assertCost(cost: number): void {
  * Both stores refuse a malformed request up front: in Redis it would fail inside the
  * script with a cryptic error, or worse, be evaluated with NaN.
  */
-export function assertLimitRequest(request: LimitRequest): void {
+export function assertLimitRequest (request: LimitRequest): void {
   const { subject, windows, cost } = request
   if (typeof subject !== 'string' || subject === '') {
     throw new InvalidLimitRequestError('subject must be a non-empty string')
@@ -297,7 +297,7 @@ export function assertLimitRequest(request: LimitRequest): void {
 }
 
 /** Each group as `assertLimitRequest` checks one; a (subject, scope) pair appears once. */
-export function assertGroupsRequest(request: GroupsRequest): void {
+export function assertGroupsRequest (request: GroupsRequest): void {
   const { tag, groups, cost } = request
   if (typeof tag !== 'string' || tag === '') throw new InvalidLimitRequestError('tag must be a non-empty string')
   assertCost(cost)

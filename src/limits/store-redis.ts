@@ -20,7 +20,7 @@ type CheckCommand = (numberOfKeys: number, ...keysAndArgs: string[]) => Promise<
  * cluster slot, which a multi-key script needs. `%`, `{` and `}` in the subject are
  * percent-encoded so the tag ends where we mean it to and two subjects never share a key.
  */
-export function limitKey(subject: string, scope: string): string {
+export function limitKey (subject: string, scope: string): string {
   return `tollgate:{${subject.replace(/[%{}]/g, escapeChar)}}:${scope}`
 }
 
@@ -28,11 +28,11 @@ export function limitKey(subject: string, scope: string): string {
  * `tollgate:{<tag>}:<length>:<subject>:<scope>`: a multi-subject call's keys share the
  * tag's slot. The subject is length-prefixed, so no (subject, scope) pair spells another.
  */
-export function groupKey(tag: string, subject: string, scope: string): string {
+export function groupKey (tag: string, subject: string, scope: string): string {
   return `tollgate:{${tag.replace(/[%{}]/g, escapeChar)}}:${subject.length}:${subject}:${scope}`
 }
 
-function escapeChar(c: string): string {
+function escapeChar (c: string): string {
   return `%${c.charCodeAt(0).toString(16).toUpperCase()}`
 }
 
@@ -51,7 +51,7 @@ export class RedisLimitStore implements LimitStore {
    * @param options.timeoutMs how long a check waits for Redis' answer. Default 250 ms.
    *   The store owns this timeout, not the client: see deadline.ts for why.
    */
-  constructor(redis: Redis | Cluster, options: { timeoutMs?: number } = {}) {
+  constructor (redis: Redis | Cluster, options: { timeoutMs?: number } = {}) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     redis.defineCommand(COMMAND, { lua: CHECK_SCRIPT })
     // defineCommand adds the method at run time; ioredis cannot type it.
@@ -70,7 +70,7 @@ export class RedisLimitStore implements LimitStore {
    * the caller decides allow or deny. A request no store can evaluate rejects with an
    * `InvalidLimitRequestError` before Redis is asked.
    */
-  async check(request: LimitRequest): Promise<LimitResult> {
+  async check (request: LimitRequest): Promise<LimitResult> {
     const { subject, windows, cost } = request
     let args = this.prepared.get(windows)
     if (args === undefined) {
@@ -91,7 +91,7 @@ export class RedisLimitStore implements LimitStore {
    * with their algorithm code in upper case. Not cached like `check`'s arguments: the
    * groups of an Envoy request are built per call.
    */
-  async checkGroups(request: GroupsRequest): Promise<GroupsResult> {
+  async checkGroups (request: GroupsRequest): Promise<GroupsResult> {
     assertGroupsRequest(request)
     const { tag, groups, cost } = request
     const keys: string[] = []
@@ -118,19 +118,19 @@ export class RedisLimitStore implements LimitStore {
   }
 
   /** Nothing to release: the connection belongs to the caller, who quits it. */
-  async close(): Promise<void> {}
+  async close (): Promise<void> {}
 }
 
 /**
  * Whatever ioredis rejects a command with is Redis' doing: an error reply (`ReplyError`:
  * OOM, BUSY, READONLY...) or a connection that is closed, not writeable or refused.
  */
-function asRedisFailure(error: unknown): never {
+function asRedisFailure (error: unknown): never {
   if (error instanceof ReplyError) throw new RedisFailure('other', 'redis answered with an error', error)
   throw new RedisFailure('connection', 'redis is not reachable', error)
 }
 
-function parseReply(reply: unknown, count: number): LimitResult {
+function parseReply (reply: unknown, count: number): LimitResult {
   if (!Array.isArray(reply) || reply.length !== 1 + 3 * count) throw new UnexpectedReplyError(reply)
   const windows: WindowResult[] = []
   for (let i = 1; i < reply.length; i += 3) {

@@ -88,4 +88,3 @@ export interface GroupsResult {
   /** One result per group, in order; a group's `allowed` is its own windows' verdict. */
   readonly groups: readonly LimitResult[]
 }
-

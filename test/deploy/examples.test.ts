@@ -55,10 +55,16 @@ t.test('Envoy: the ratelimit HTTP filter against tollgate\'s gRPC listener, ever
   type Action = { request_headers?: { header_name: string, descriptor_key: string }, remote_address?: object, header_value_match?: { descriptor_key?: string, descriptor_value: string } }
   interface Envoy {
     static_resources: {
-      listeners: Array<{ filter_chains: Array<{ filters: Array<{ typed_config: {
-        route_config: { virtual_hosts: Array<{ routes: Array<{ route: { rate_limits?: Array<{ actions: Action[] }> } }> }> }
-        http_filters: Array<{ name: string, typed_config: Record<string, unknown> }>
-      } }> }> }>
+      listeners: Array<{
+        filter_chains: Array<{
+          filters: Array<{
+            typed_config: {
+              route_config: { virtual_hosts: Array<{ routes: Array<{ route: { rate_limits?: Array<{ actions: Action[] }> } }> }> }
+              http_filters: Array<{ name: string, typed_config: Record<string, unknown> }>
+            }
+          }>
+        }>
+      }>
       clusters: Array<{ name: string, typed_extension_protocol_options?: Record<string, { explicit_http_config?: { http2_protocol_options?: object } }>, health_checks?: Array<{ grpc_health_check?: object }>, load_assignment: { endpoints: Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { port_value: number } } } }> }> } }>
     }
   }

@@ -20,13 +20,13 @@ const MISSING = 'promtool is not installed: it comes with Prometheus (Debian/Ubu
   'or the promtool binary of a release from https://prometheus.io/download/). CI installs it.'
 
 async function promtool (args: string[], cwd = REPO_ROOT): Promise<Run> {
-  return await new Promise((resolvePromise, reject) => {
+  return await new Promise((resolve, reject) => {
     execFile('promtool', args, { cwd, timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error === null) return resolvePromise({ code: 0, stdout, stderr })
+      if (error === null) return resolve({ code: 0, stdout, stderr })
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return reject(new Error(MISSING))
       // A non-zero exit: execFile's error carries the exit code as a number.
       const code = typeof error.code === 'number' ? error.code : -1
-      resolvePromise({ code, stdout, stderr })
+      resolve({ code, stdout, stderr })
     })
   })
 }

@@ -29,43 +29,43 @@ export const LONG = 2 ** 40
 
 let subjects = 0
 /** A fresh subject per test, so tests sharing one Redis never share state. */
-export function freshSubject(): string {
+export function freshSubject (): string {
   subjects += 1
   return `test-${process.pid}-${Date.now()}-${subjects}`
 }
 
-export function win(algorithm: Algorithm, max: number, perMs: number, scope = 'plan:0'): WindowSpec {
+export function win (algorithm: Algorithm, max: number, perMs: number, scope = 'plan:0'): WindowSpec {
   return { policy: `p-${max}`, scope, max, perMs, algorithm }
 }
 
-function check(store: LimitStore, subject: string, windows: WindowSpec[], cost = 1): Promise<LimitResult> {
+function check (store: LimitStore, subject: string, windows: WindowSpec[], cost = 1): Promise<LimitResult> {
   const request: LimitRequest = { subject, windows, cost }
   return store.check(request)
 }
 
-function checkGroups(store: LimitStore, groups: LimitGroup[], cost = 1, tag = 'rls:test'): Promise<GroupsResult> {
+function checkGroups (store: LimitStore, groups: LimitGroup[], cost = 1, tag = 'rls:test'): Promise<GroupsResult> {
   return store.checkGroups({ tag, groups, cost })
 }
 
 /** Waits until `offsetMs` into the next window of `perMs` on the harness clock. */
-async function nextWindow(h: Harness, perMs: number, offsetMs: number): Promise<void> {
+async function nextWindow (h: Harness, perMs: number, offsetMs: number): Promise<void> {
   const now = h.now()
   await h.sleep(Math.floor(now / perMs) * perMs + perMs + offsetMs - now)
 }
 
 /** Makes sure at least `needMs` remain in the current window of `perMs`. */
-async function settle(h: Harness, perMs: number, needMs: number): Promise<void> {
+async function settle (h: Harness, perMs: number, needMs: number): Promise<void> {
   if (perMs - (h.now() % perMs) < needMs) await nextWindow(h, perMs, 0)
 }
 
-function near(t: Test, actual: number, expected: number, slack: number, message: string): void {
+function near (t: Test, actual: number, expected: number, slack: number, message: string): void {
   t.ok(
     actual <= expected + slack && actual >= expected - slack,
-    `${message}: ${actual} within ${slack} of ${expected}`,
+    `${message}: ${actual} within ${slack} of ${expected}`
   )
 }
 
-export function storeBehaviour(t: Test, h: Harness): void {
+export function storeBehaviour (t: Test, h: Harness): void {
   for (const algorithm of ALGORITHMS) {
     t.test(`${algorithm}: max 5 allows exactly 5, counting down remaining`, async (t) => {
       const [store] = h.stores(t, 1)
@@ -86,7 +86,7 @@ export function storeBehaviour(t: Test, h: Harness): void {
       const s = freshSubject()
       const w = win(algorithm, 10, LONG)
       const results = await Promise.all(
-        Array.from({ length: 100 }, (_, i) => check(stores[i % stores.length], s, [w])),
+        Array.from({ length: 100 }, (_, i) => check(stores[i % stores.length], s, [w]))
       )
       t.equal(results.filter((r) => r.allowed).length, 10)
       t.ok(results.every((r) => r.windows[0].remaining >= 0 && r.windows[0].remaining < 10))
@@ -284,7 +284,7 @@ export function storeBehaviour(t: Test, h: Harness): void {
     const [a, b] = [freshSubject(), freshSubject()]
     const w = win('sliding', 10, LONG)
     const results = await Promise.all(Array.from({ length: 60 }, (_, i) =>
-      checkGroups(stores[i % stores.length], i % 2 === 0 ? [{ subject: a, windows: [w] }, { subject: b, windows: [w] }] : [{ subject: a, windows: [w] }]),
+      checkGroups(stores[i % stores.length], i % 2 === 0 ? [{ subject: a, windows: [w] }, { subject: b, windows: [w] }] : [{ subject: a, windows: [w] }])
     ))
     const pairs = results.filter((r, i) => r.allowed && i % 2 === 0).length
     const singles = results.filter((r, i) => r.allowed && i % 2 === 1).length

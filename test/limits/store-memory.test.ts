@@ -4,7 +4,7 @@ import { MemoryLimitStore, type MemoryStoreOptions } from '../../src/limits/stor
 import { freshSubject, storeBehaviour, win, type Harness } from './store-behaviour'
 
 /** A clock that only moves when told, starting mid-window at a known instant. */
-function fakeClock(start = Date.UTC(2024, 4, 1, 12, 0, 0, 123)) {
+function fakeClock (start = Date.UTC(2024, 4, 1, 12, 0, 0, 123)) {
   let now = start
   return {
     now: () => now,
@@ -14,7 +14,7 @@ function fakeClock(start = Date.UTC(2024, 4, 1, 12, 0, 0, 123)) {
   }
 }
 
-function storeWith(t: Test, options: MemoryStoreOptions): MemoryLimitStore {
+function storeWith (t: Test, options: MemoryStoreOptions): MemoryLimitStore {
   const store = new MemoryLimitStore(options)
   t.teardown(() => store.close())
   return store
@@ -24,12 +24,12 @@ t.test('behaviour', async (t) => {
   const clock = fakeClock()
   // One store per test: the shared instance is what "sharing one state" means here.
   const harness: Harness = {
-    stores(t, n) {
+    stores (t, n) {
       const store = storeWith(t, { now: clock.now })
       return Array.from({ length: n }, () => store)
     },
     now: clock.now,
-    async sleep(ms) {
+    async sleep (ms) {
       clock.advance(ms)
     },
     slackMs: 0,

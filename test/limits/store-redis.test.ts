@@ -15,7 +15,7 @@ const CLIENT_OPTIONS: RedisOptions = {
   maxRetriesPerRequest: 0,
 }
 
-async function client(t: Test, port: number, options: RedisOptions = {}): Promise<Redis> {
+async function client (t: Test, port: number, options: RedisOptions = {}): Promise<Redis> {
   const redis = new Redis({ ...CLIENT_OPTIONS, port, ...options })
   redis.on('error', () => {}) // reconnect noise after a kill; commands report failures
   t.teardown(() => redis.disconnect())

@@ -8,7 +8,6 @@ import { stack } from '../helpers/stack'
 // The cardinality guard: distinct keys and paths by the thousand must not add a single
 // series to /metrics, nor appear in it.
 
-
 /**
  * prom-client default metrics whose label values describe the process at the moment
  * of the scrape (handle and resource types alive, GC kinds seen so far): they come and

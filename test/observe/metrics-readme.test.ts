@@ -26,11 +26,13 @@ function readmeMetricsTable (readme: string): Row[] {
     const cells = line.split('|').slice(1, -1).map((cell) => cell.trim())
     const name = /^`([a-z0-9_]+)`$/.exec(cells[0])?.[1]
     if (name === undefined) throw new Error(`the first cell is not a backticked metric name: ${line}`)
-    const labels = cells[1] === '–' || cells[1] === '-' ? [] : cells[1].split(',').map((label) => {
-      const match = /^`([a-z_]+)`$/.exec(label.trim())
-      if (match === null) throw new Error(`labels are backticked names separated by commas, or –: ${line}`)
-      return match[1]
-    })
+    const labels = cells[1] === '–' || cells[1] === '-'
+      ? []
+      : cells[1].split(',').map((label) => {
+        const match = /^`([a-z_]+)`$/.exec(label.trim())
+        if (match === null) throw new Error(`labels are backticked names separated by commas, or –: ${line}`)
+        return match[1]
+      })
     rows.push({ name, labels })
   }
   return rows
