@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { guardMutations } from './admin'
 import type { ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
@@ -31,7 +32,7 @@ function wantsOpenMetrics (accept: string | undefined): boolean {
   return accept !== undefined && accept.includes('application/openmetrics-text')
 }
 
-/** The admin listener: `/metrics`, `/health/*`, `/-/reload`. Counted in metrics, never logged per request. */
+/** The admin listener: `/metrics`, `/health/*` (open), `POST /-/reload` (guarded). Counted in metrics, never logged per request. */
 async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   const admin = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -44,6 +45,12 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler: clientErrorHandler({ listener: 'admin', metrics: deps.metrics, log: deps.log })
   })
   refuseTunnels(admin, { listener: 'admin', metrics: deps.metrics, log: deps.log })
+  // Before any route: every route but GET/HEAD is guarded from the moment it is added.
+  guardMutations(admin, {
+    token: () => deps.currentRuntime().config.admin.token,
+    bind: deps.currentRuntime().config.listen.admin,
+    log: deps.log
+  })
   // Fastify's own 404 and 400 bodies have another shape than every other answer of ours.
   admin.setNotFoundHandler(async (_request, reply) => {
     const error = new TollgateError('not_found')

@@ -19,6 +19,8 @@ export const ERRORS = {
   headers_too_large: { status: 431, message: 'The request line and headers are too large.' },
   request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   method_not_allowed: { status: 405, message: 'CONNECT is not supported: tollgate forwards requests and opens no tunnels.' },
+  admin_token_required: { status: 401, message: 'This admin endpoint needs `Authorization: Bearer <admin.token>`; the token was missing or wrong.' },
+  admin_locked: { status: 403, message: 'Mutating admin endpoints are refused here; `reason` says why and what to change.' },
   not_found: { status: 404, message: 'No such endpoint on the admin port.' },
   internal_error: { status: 500, message: 'Internal error in tollgate.' }
 } as const satisfies Record<string, { status: number, message: string }>

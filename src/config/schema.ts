@@ -1,4 +1,5 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
+import { AdminSchema } from './admin-schema'
 import { RlsSchema } from './rls-schema'
 
 /**
@@ -108,7 +109,8 @@ export const ConfigSchema = Type.Object({
   shutdown: Type.Object({
     grace: Duration('30s'),
     drain_delay: Duration('5s')
-  }, { additionalProperties: false, default: {} })
+  }, { additionalProperties: false, default: {} }),
+  admin: AdminSchema
 }, { additionalProperties: false })
 
 export type Config = Static<typeof ConfigSchema>

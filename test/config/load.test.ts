@@ -48,7 +48,8 @@ t.test('a config with only plans gets every default', async (t) => {
     routes: [],
     shadow: false,
     shutdown: { grace: '30s', drain_delay: '5s' },
-    upstream_health: { interval: '5s', timeout: '1s' }
+    upstream_health: { interval: '5s', timeout: '1s' },
+    admin: {}
   })
 })
 

@@ -1,0 +1,2 @@
+export { guardMutations, type GuardOptions } from './guard'
+export { isLoopbackBind } from './loopback'
