@@ -7,7 +7,7 @@
 export const ERRORS = {
   api_key_required: { status: 401, message: 'An API key is required: send it in the key header or as `Authorization: Bearer <key>`.' },
   invalid_api_key: { status: 401, message: 'The API key is not known.' },
-  malformed_api_key: { status: 400, message: 'The API key is malformed: at most 256 visible ASCII characters.' },
+  malformed_api_key: { status: 400, message: 'The API key is malformed (at most 256 visible ASCII characters, no comma, sent once); `reason` says how.' },
   rate_limited: { status: 429, message: 'Rate limit exceeded.' },
   limiter_unavailable: { status: 503, message: 'The rate limiter cannot reach its store; try again shortly.' },
   overloaded: { status: 503, message: 'tollgate is overloaded and did not check this request; retry after the Retry-After seconds.' },

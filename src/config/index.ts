@@ -1,4 +1,4 @@
-export { ConfigSchema, durationMs, type Config, type WindowConfig } from './schema'
+export { ConfigSchema, durationMs, KEY_PATTERN, type Config, type WindowConfig } from './schema'
 export { parseConfig, loadConfigFile, type LoadResult } from './load'
 export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from './live'
 export { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'

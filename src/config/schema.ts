@@ -35,12 +35,18 @@ const Windows = Type.Array(Window, { minItems: 1 })
 // outside the pattern through, its value unchecked.
 const PlanMap = Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { additionalProperties: false })
 
+/**
+ * What an API key may be made of: visible ASCII but the comma, which RFC 9110 §5.3 lets
+ * an intermediary use to join two header lines into one (limits/identity.ts reads it).
+ */
+export const KEY_PATTERN = '^[\\x21-\\x2b\\x2d-\\x7e]+$'
+
 const Key = Type.Object({
   name: Name,
   /** sha256 of the key in hex (`tollgate hash-key KEY`): the key never sits in the file. */
   sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', errorMessage: 'is not 64 hex characters (use `tollgate hash-key KEY`)' })),
   /** The key in clear; allowed for demos, warned about at load. */
-  key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', errorMessage: 'must be 1 to 256 visible ASCII characters', secret: true })),
+  key: Type.Optional(Type.String({ minLength: 1, maxLength: 256, pattern: KEY_PATTERN, errorMessage: 'must be 1 to 256 visible ASCII characters, no comma', secret: true })),
   plan: Name
 }, { additionalProperties: false })
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
 import { normalizeIP } from '@fastify/rate-limit'
-import type { Config } from '../config'
+import { KEY_PATTERN, type Config } from '../config'
 import { TollgateError } from '../errors'
 
 /** Who is calling, as far as limits, logs and metrics are concerned. */
@@ -18,28 +18,75 @@ export type Identify = (raw: IncomingMessage) => Identity | TollgateError
 
 export const ANONYMOUS_PLAN = 'anonymous'
 const MAX_KEY_BYTES = 256
-/** Visible ASCII only: anything else is a client bug or a probe, never a key. */
-const VISIBLE_ASCII = /^[\x21-\x7e]+$/
-const BEARER = /^bearer +(\S*)$/i
+/** Visible ASCII but the comma (config's KEY_PATTERN): anything else is a client bug or a probe, never a key. */
+const KEY_CHARS = new RegExp(KEY_PATTERN)
+/** `scheme [credentials]`; the scheme is case-insensitive (RFC 9110 §11.1), and SP or HTAB separates. */
+const AUTHORIZATION = /^(\S+)(?:[ \t]+(.*))?$/
+const AUTHORIZATION_HEADER = 'authorization'
 
 /** What a key may look like; anything else is refused before any lookup. */
 export function isWellFormedKey (key: string): boolean {
-  return key.length <= MAX_KEY_BYTES && VISIBLE_ASCII.test(key)
+  return key.length <= MAX_KEY_BYTES && KEY_CHARS.test(key)
 }
 
 export function sha256Hex (key: string): string {
   return createHash('sha256').update(key).digest('hex')
 }
 
-/** The key from the configured header, else from `Authorization: Bearer`; '' when none. */
-function presentedKey (headers: IncomingHttpHeaders, header: string): string | undefined {
-  const direct = headers[header]
-  if (typeof direct === 'string' && direct !== '') return direct
-  const authorization = headers.authorization
-  if (authorization === undefined) return undefined
-  const bearer = BEARER.exec(authorization)
-  // Other schemes (Basic, Digest) belong to the app, not to us.
-  return bearer === null ? undefined : bearer[1]
+/**
+ * Every value of one header as sent, one per field line. `raw.headers` cannot say:
+ * Node joins repeated `x-api-key` lines with ", " and keeps only the first
+ * `Authorization`, so a second key would be misread or silently dropped.
+ */
+function fieldLines (raw: IncomingMessage, name: string): string[] {
+  const lines: string[] = []
+  const { rawHeaders } = raw
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() === name) lines.push(rawHeaders[i + 1] ?? '')
+  }
+  return lines
+}
+
+/** The credentials of a Bearer `Authorization`, '' when empty; undefined for another scheme (Basic, Digest: the app's). */
+function bearerOf (authorization: string): string | undefined {
+  const parts = AUTHORIZATION.exec(authorization)
+  if (parts?.[1]?.toLowerCase() !== 'bearer') return undefined
+  return (parts[2] ?? '').trim()
+}
+
+const malformed = (reason: string): TollgateError => new TollgateError('malformed_api_key', { reason })
+
+/**
+ * The key a request presents: from `header` and from `Authorization: Bearer`, which
+ * must agree when both are sent (`header: authorization` means the Bearer form).
+ * undefined when none is sent; a refusal when what is sent cannot be one key. A client
+ * that sends a credential, even an empty one, never falls back to the anonymous plan.
+ */
+function presentedKey (raw: IncomingMessage, header: string): string | TollgateError | undefined {
+  // Fast path: most requests carry neither header, or each once.
+  if (raw.headers[header] === undefined && raw.headers.authorization === undefined) return undefined
+  const direct = header === AUTHORIZATION_HEADER ? [] : fieldLines(raw, header)
+  const authorization = fieldLines(raw, AUTHORIZATION_HEADER)
+  if (direct.length > 1) return malformed(`the ${header} header was sent more than once`)
+  const bearers = authorization.map(bearerOf).filter((value) => value !== undefined)
+  if (bearers.length > 1 || (bearers.length === 1 && authorization.length > 1)) return malformed('the Authorization header was sent more than once')
+  const [fromHeader] = direct
+  const [fromBearer] = bearers
+  if (fromHeader !== undefined && fromBearer !== undefined && fromHeader !== fromBearer) {
+    return malformed(`the ${header} header and Authorization: Bearer name different keys`)
+  }
+  return fromHeader ?? fromBearer
+}
+
+/**
+ * The names of the credential headers tollgate reads in these headers, which are never
+ * forwarded: the key header, and `Authorization` when it is the Bearer form.
+ */
+export function credentialHeaders (headers: IncomingHttpHeaders, header: string): string[] {
+  const names = header === AUTHORIZATION_HEADER || headers[header] === undefined ? [] : [header]
+  const { authorization } = headers
+  if (authorization !== undefined && bearerOf(authorization) !== undefined) names.push(AUTHORIZATION_HEADER)
+  return names
 }
 
 function clientIpOf (config: Config): (raw: IncomingMessage) => string {
@@ -78,11 +125,14 @@ export function buildIdentify (config: Config): Identify {
   })
 
   return (raw) => {
-    const key = presentedKey(raw.headers, header)
+    const key = presentedKey(raw, header)
+    if (key instanceof TollgateError) return key
     if (key === undefined) {
       return anonymousAllowed ? anonymous(raw) : new TollgateError('api_key_required')
     }
-    if (!isWellFormedKey(key)) return new TollgateError('malformed_api_key')
+    // An empty key is sent, not absent: it is an unknown key (no key is empty).
+    if (key.length > MAX_KEY_BYTES) return malformed(`longer than ${MAX_KEY_BYTES} characters`)
+    if (key !== '' && !KEY_CHARS.test(key)) return malformed('characters other than visible ASCII (a space, a control or non-ASCII byte) or a comma')
     const known = byDigest.get(sha256Hex(key))
     if (known !== undefined) return known
     return unknownIsAnonymous && anonymousAllowed ? anonymous(raw) : new TollgateError('invalid_api_key')

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import type { FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { TollgateError } from '../errors'
-import type { Identity } from '../limits'
+import { credentialHeaders, type Identity } from '../limits'
 
 /**
  * Forwarding through one undici keep-alive `Pool`, streaming both ways: the request
@@ -89,7 +89,10 @@ export class Forwarder {
    */
   async forward (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean, signal?: AbortSignal): Promise<UpstreamResponse> {
     const incoming = request.raw.headers
-    const headers = endToEnd(incoming, OURS)
+    // The key is tollgate's: the app learns who called from x-tollgate-client, and
+    // never gets a credential it could log (nor a second one tollgate did not check).
+    const keyHeader = request.tollgate?.runtime.config.api_key.header.toLowerCase() ?? ''
+    const headers = endToEnd(incoming, new Set([...OURS, ...credentialHeaders(incoming, keyHeader)]))
     const remote = request.raw.socket.remoteAddress ?? ''
     const priorFor = incoming['x-forwarded-for']
     headers['x-forwarded-for'] = priorFor === undefined ? remote : `${String(priorFor)}, ${remote}`

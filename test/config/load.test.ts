@@ -385,7 +385,7 @@ t.test('a secret value is never quoted in an error: a bad clear key, a bad Redis
   t.equal(result.ok, false)
   const errors = result.ok ? [] : result.errors
   t.ok(errors.includes('redis.url: (value hidden) must be a redis:// or rediss:// URL'), errors.join('\n'))
-  t.ok(errors.includes('keys[0].key: (value hidden) must be 1 to 256 visible ASCII characters'), errors.join('\n'))
+  t.ok(errors.includes('keys[0].key: (value hidden) must be 1 to 256 visible ASCII characters, no comma'), errors.join('\n'))
   t.notMatch(errors.join('\n'), /hunter2|sk live/)
 })
 
