@@ -3,12 +3,15 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { durationMs, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
 import type { LiveState, Shutdown } from './lifecycle'
-import { isWellFormedKey, sha256Hex } from './limits/identity'
+import { hashKey } from './hash-key'
 
 const USAGE = `Usage:
   tollgate [--config FILE]        serve (default config: ./config.yml, or $TOLLGATE_CONFIG)
   tollgate check-config FILE      validate FILE: exit 0 with a summary, or 1 with every error
-  tollgate hash-key KEY           print the sha256 of KEY, for keys[].sha256 in config.yml
+  tollgate hash-key [KEY]         print the sha256 of KEY, for keys[].sha256 in config.yml;
+                                  without KEY it reads one line from stdin (recommended: an
+                                  argument shows in ps and in shell history):
+                                  tollgate hash-key < key.txt, or type it at the prompt
   tollgate --version | --help`
 
 /** How long the start waits for Redis to answer before opening the proxy port anyway. */
@@ -255,14 +258,12 @@ export async function main (argv: readonly string[]): Promise<void> {
     process.stdout.write(version() + '\n')
   } else if (command === 'check-config' && rest.length === 1) {
     process.exitCode = await checkConfig(rest[0])
-  } else if (command === 'hash-key' && rest.length === 1) {
-    if (!isWellFormedKey(rest[0])) {
-      // Such a key could never match: requests carrying it get 400 malformed_api_key.
-      process.stderr.write('tollgate: a key is 1 to 256 visible ASCII characters (no spaces)\n')
-      process.exitCode = 2
-      return
-    }
-    process.stdout.write(sha256Hex(rest[0]) + '\n')
+  } else if (command === 'hash-key' && rest.length <= 1) {
+    process.exitCode = await hashKey(rest[0], {
+      stdin: process.stdin,
+      out: (text) => { process.stdout.write(text) },
+      err: (text) => { process.stderr.write(text) }
+    })
   } else if (command === undefined || command === 'serve') {
     await serve(values.config ?? process.env.TOLLGATE_CONFIG ?? 'config.yml')
   } else {

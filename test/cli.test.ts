@@ -121,7 +121,7 @@ t.test('--help prints the usage', async (t) => {
   const result = await runCli(['--help'])
   t.equal(result.code, 0)
   t.match(result.stdout, /^Usage:\n/)
-  for (const command of ['tollgate [--config FILE]', 'tollgate check-config FILE', 'tollgate hash-key KEY', '--version']) {
+  for (const command of ['tollgate [--config FILE]', 'tollgate check-config FILE', 'tollgate hash-key [KEY]', '--version']) {
     t.match(result.stdout, command)
   }
 })
@@ -133,7 +133,7 @@ t.test('--version prints the package version', async (t) => {
 })
 
 t.test('an unknown command or a missing argument exits 2 with the usage', async (t) => {
-  for (const args of [['frobnicate'], ['hash-key']]) {
+  for (const args of [['frobnicate'], ['hash-key', 'one', 'two']]) {
     const result = await runCli(args)
     t.equal(result.code, 2, args.join(' '))
     t.match(result.stderr, `tollgate: unknown command or arguments: ${args.join(' ')}\nUsage:\n`)

@@ -137,11 +137,14 @@ export interface RunCliOptions {
   entry?: string
   /** SIGKILL and reject after this long. Default: 15000. */
   timeoutMs?: number
+  /** Written to the child's stdin, which is then closed. Default: no stdin (/dev/null). */
+  input?: string
 }
 
 /** Runs a one-shot command (`check-config FILE`, `hash-key KEY`) to its exit. */
 export async function runCli (args: string[], opts: RunCliOptions = {}): Promise<CliResult> {
-  const child = spawnTs(opts.entry ?? CLI_ENTRY, args, { cwd: opts.cwd ?? REPO_ROOT, env: opts.env })
+  const child = spawnTs(opts.entry ?? CLI_ENTRY, args, { cwd: opts.cwd ?? REPO_ROOT, env: opts.env, stdin: opts.input === undefined ? 'ignore' : 'pipe' })
+  child.stdin?.end(opts.input)
   const out = new Output(child)
   const timeoutMs = opts.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS
   let timer: NodeJS.Timeout | undefined
@@ -162,12 +165,12 @@ export async function runCli (args: string[], opts: RunCliOptions = {}): Promise
 function spawnTs (
   entry: string,
   args: string[],
-  opts: { cwd: string, env: Record<string, string | undefined> | undefined }
+  opts: { cwd: string, env: Record<string, string | undefined> | undefined, stdin?: 'ignore' | 'pipe' }
 ): ChildProcess {
   const child = spawn(process.execPath, [RUN_TS, entry, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe']
   })
   reapOnExit(child)
   return child
