@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { isatty } from 'node:tty'
 import { parseArgs } from 'node:util'
 import { durationMs, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
 import type { LiveState, Shutdown } from './lifecycle'
@@ -176,6 +177,7 @@ async function serve (configPath: string): Promise<void> {
     proxy: app.proxy,
     admin: app.admin,
     grpc: grpcServer,
+    interactive: isatty(0),
     timing: () => ({
       drainDelayMs: durationMs(live.current.config.shutdown.drain_delay),
       graceMs: durationMs(live.current.config.shutdown.grace)

@@ -22,6 +22,8 @@ export interface ShutdownDeps {
   readonly release: () => Promise<void>
   /** The gRPC listener (`listen.grpc`), drained beside the proxy and cut with it. */
   readonly grpc?: { close: () => Promise<void>, cutAll: () => number }
+  /** stdin is a terminal: a SIGINT is someone's Ctrl-C, not an orchestrator. Default: false. */
+  readonly interactive?: boolean
 }
 
 /** Thrown when the deadline passes: the caller exits non-zero. */
@@ -60,7 +62,9 @@ export class Shutdown {
   /** Runs the whole drain; rejects with `DeadlineError` when the deadline cut it short. */
   async run (reason: { signal?: string, err?: Error }): Promise<void> {
     const { log, admin, release, answered } = this.#deps
-    const { drainDelayMs, graceMs } = this.#deps.timing()
+    const timing = this.#deps.timing()
+    const { graceMs } = timing
+    const drainDelayMs = this.#skipsDrainDelay(reason.signal) ? 0 : timing.drainDelayMs
     const started = Date.now()
     const before = await answered()
     this.#draining = true
@@ -91,6 +95,17 @@ export class Shutdown {
     }
     await admin.close()
     log.info({ drained: (await answered()) - before, ms: Date.now() - started }, 'tollgate stopped: drained')
+  }
+
+  /**
+   * drain_delay is there for load balancers to see readiness fail before the port
+   * closes, so SIGTERM always waits it out: even with no connection open, new ones may
+   * still be routed here. A SIGINT is Ctrl-C at a terminal, or a SIGINT to a process no
+   * client is connected to: nobody to wait for, so the drain starts at once (requests
+   * in flight still finish within grace).
+   */
+  #skipsDrainDelay (signal: string | undefined): boolean {
+    return signal === 'SIGINT' && (this.#deps.interactive === true || this.#sockets.size === 0)
   }
 
   async #drain (drainDelayMs: number): Promise<void> {

@@ -11,6 +11,12 @@ export const REPO_ROOT = resolve(__dirname, '..', '..')
 /** The real CLI, run from source. */
 export const CLI_ENTRY = join(REPO_ROOT, 'src', 'cli.ts')
 const RUN_TS = join(__dirname, 'run-ts.js')
+/**
+ * Puts a pseudo-terminal on fd 0 and execs the command: the same pid (signals reach
+ * it), stdout and stderr still our pipes. Node has no pty API; the master end stays
+ * open in the child so the terminal never hangs up.
+ */
+const WITH_TTY_STDIN = 'import os, pty, sys\nmaster, slave = pty.openpty()\nos.set_inheritable(master, True)\nos.dup2(slave, 0)\nos.execvp(sys.argv[1], sys.argv[1:])'
 
 /** A parsed pino line: `level`, `time`, `msg` and whatever the logger bound. */
 export type LogLine = Record<string, unknown>
@@ -31,6 +37,8 @@ export interface TollgateOptions {
   entry?: string
   /** How long to wait for the `tollgate listening` line. Default: 60000: a loaded CI machine can take many seconds to start a child. */
   readyTimeoutMs?: number
+  /** Give the child a pseudo-terminal as stdin, like a shell does (Ctrl-C tests). Default: false. */
+  stdinTty?: boolean
 }
 
 export interface Tollgate {
@@ -79,7 +87,8 @@ export async function startTollgate (t: Test, options: TollgateOptions): Promise
 
   const child = spawnTs(options.entry ?? CLI_ENTRY, ['--config', configPath, ...(options.args ?? [])], {
     cwd: dir,
-    env: options.env
+    env: options.env,
+    stdin: options.stdinTty === true ? 'tty' : 'ignore'
   })
   t.teardown(async () => {
     await killAndWait(child)
@@ -165,12 +174,14 @@ export async function runCli (args: string[], opts: RunCliOptions = {}): Promise
 function spawnTs (
   entry: string,
   args: string[],
-  opts: { cwd: string, env: Record<string, string | undefined> | undefined, stdin?: 'ignore' | 'pipe' }
+  opts: { cwd: string, env: Record<string, string | undefined> | undefined, stdin?: 'ignore' | 'pipe' | 'tty' }
 ): ChildProcess {
-  const child = spawn(process.execPath, [RUN_TS, entry, ...args], {
+  const command = [process.execPath, RUN_TS, entry, ...args]
+  const tty = opts.stdin === 'tty'
+  const child = spawn(tty ? 'python3' : process.execPath, tty ? ['-c', WITH_TTY_STDIN, ...command] : command.slice(1), {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
-    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe']
+    stdio: [opts.stdin === 'pipe' ? 'pipe' : 'ignore', 'pipe', 'pipe']
   })
   reapOnExit(child)
   return child
