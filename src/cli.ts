@@ -93,11 +93,7 @@ async function serve (configPath: string): Promise<void> {
   const stores = limits.openStores(config, log, events)
   // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
   let redisAnswered = stores.redis === undefined
-  if (stores.redis !== undefined) {
-    stores.redis.once('ready', () => { redisAnswered = true })
-    redisAnswered = await limits.waitForRedis(stores.redis, REDIS_START_WAIT_MS, log)
-    if (!redisAnswered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${config.on_redis_error} decides until it does`)
-  }
+  stores.redis?.once('ready', () => { redisAnswered = true })
   const live = new LiveConfig<LiveState>(
     { config, hash: loaded.hash, loadedAt: new Date(), state: { runtime: limits.buildRuntime(config, stores), stores } },
     {
@@ -216,8 +212,16 @@ async function serve (configPath: string): Promise<void> {
 
   let proxyUrl: string, adminUrl: string, grpcAddress: string | undefined
   try {
-    proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
+    // The admin port first: while Redis is awaited, /health/live passes (a kubelet must
+    // not kill a pod that is only waiting) and /health/ready fails naming redis.
     adminUrl = await app.admin.listen(splitHostPort(config.listen.admin))
+    if (stores.redis !== undefined) {
+      redisAnswered = await limits.waitForRedis(stores.redis, REDIS_START_WAIT_MS, log)
+      if (!redisAnswered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${config.on_redis_error} decides until it does`)
+      // A signal during the wait: the drain owns the exit, and these listeners stay shut.
+      if (draining()) return
+    }
+    proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
     if (grpcServer !== undefined && config.listen.grpc !== undefined) grpcAddress = await grpcServer.listen(config.listen.grpc)
   } catch (error) {
     // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.

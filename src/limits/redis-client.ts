@@ -1,5 +1,6 @@
 import Redis from 'ioredis'
 import type { Logger } from 'pino'
+import { answerWithin } from './deadline'
 
 export interface RedisClientOptions {
   readonly url: string
@@ -42,18 +43,32 @@ export function createRedisClient (options: RedisClientOptions, log: Logger): Re
   return client
 }
 
-/** Resolves true once Redis answers PING, false when `deadlineMs` passes first. */
+/** A Redis that answers within this is not worth a log line: the connect itself takes a few ms. */
+const WAIT_QUIET_MS = 500
+/** Then one line every few seconds while it still does not answer. */
+const WAIT_LOG_EVERY_MS = 3000
+/** Between PINGs: one on a connection not yet up fails at once (no offline queue), so this is what a start waits at most past Redis' answer. */
+const WAIT_POLL_MS = 50
+/** One PING's limit: a hung Redis (connected, silent) must not hold the wait past its deadline. */
+const WAIT_PING_MS = 1000
+
+/**
+ * Resolves true once Redis answers PING, false when `deadlineMs` passes first. Logs
+ * only when Redis has not answered within ~500 ms, then every few seconds.
+ */
 export async function waitForRedis (client: Redis, deadlineMs: number, log: Logger): Promise<boolean> {
-  const until = Date.now() + deadlineMs
-  let attempt = 0
-  while (Date.now() < until) {
+  const started = Date.now()
+  let logAt = started + WAIT_QUIET_MS
+  while (Date.now() - started < deadlineMs) {
     try {
-      await client.ping()
+      await answerWithin(client.ping(), Math.min(WAIT_PING_MS, Math.max(1, deadlineMs - (Date.now() - started))))
       return true
     } catch {
-      attempt++
-      if (attempt % 10 === 1) log.warn({ waitedMs: deadlineMs - (until - Date.now()) }, 'waiting for redis before opening the proxy port')
-      await new Promise((resolve) => setTimeout(resolve, 200))
+      if (Date.now() >= logAt) {
+        log.warn({ waitedMs: Date.now() - started, deadlineMs }, 'waiting for redis')
+        logAt = Date.now() + WAIT_LOG_EVERY_MS
+      }
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS))
     }
   }
   return false
