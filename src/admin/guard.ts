@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { TollgateError } from '../errors'
+import { bearerOf } from '../limits'
 import type { Logger } from '../observe'
 import { isLoopbackBind } from './loopback'
 
@@ -14,7 +15,6 @@ export interface GuardOptions {
 
 /** Reads never change state, so scrapers and kubelets need no token. */
 const SAFE_METHODS = new Set(['GET', 'HEAD'])
-const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
 
@@ -35,8 +35,9 @@ function refuse (reply: FastifyReply, error: TollgateError): FastifyReply {
 function refusal (request: FastifyRequest, options: GuardOptions, loopback: boolean): TollgateError | undefined {
   const token = options.token()
   if (token !== undefined) {
-    const bearer = BEARER.exec(request.headers.authorization ?? '')
-    return bearer?.[1] !== undefined && sameToken(bearer[1], token) ? undefined : new TollgateError('admin_token_required')
+    // The same reading of `Authorization: Bearer` as for API keys (limits/identity.ts).
+    const bearer = bearerOf(request.headers.authorization ?? '')
+    return bearer !== undefined && sameToken(bearer, token) ? undefined : new TollgateError('admin_token_required')
   }
   if (!loopback) {
     return new TollgateError('admin_locked', { reason: 'no admin.token is set and listen.admin is not a loopback address: set admin.token, or bind listen.admin to 127.0.0.1' })

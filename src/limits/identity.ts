@@ -48,7 +48,7 @@ function fieldLines (raw: IncomingMessage, name: string): string[] {
 }
 
 /** The credentials of a Bearer `Authorization`, '' when empty; undefined for another scheme (Basic, Digest: the app's). */
-function bearerOf (authorization: string): string | undefined {
+export function bearerOf (authorization: string): string | undefined {
   const parts = AUTHORIZATION.exec(authorization)
   if (parts?.[1]?.toLowerCase() !== 'bearer') return undefined
   return (parts[2] ?? '').trim()
