@@ -154,6 +154,7 @@ async function serve (configPath: string): Promise<void> {
     health,
     version: release,
     forwarder,
+    decisionListener: config.listen.decision !== undefined,
     draining,
     currentRuntime: () => live.current.state.runtime,
     reload: async () => await reload('POST /-/reload')
@@ -172,13 +173,14 @@ async function serve (configPath: string): Promise<void> {
     log,
     proxy: app.proxy,
     admin: app.admin,
+    decision: app.decision,
     grpc: grpcServer,
     timing: () => ({
       drainDelayMs: durationMs(live.current.config.shutdown.drain_delay),
       graceMs: durationMs(live.current.config.shutdown.grace)
     }),
     answered: async () => (await metrics.httpRequests.get()).values
-      .filter((v) => v.labels.listener === 'proxy')
+      .filter((v) => v.labels.listener === 'proxy' || v.labels.listener === 'decision')
       .reduce((sum, v) => sum + v.value, 0),
     release: async () => {
       watch.close()
@@ -209,10 +211,11 @@ async function serve (configPath: string): Promise<void> {
     }
   })
 
-  let proxyUrl: string, adminUrl: string, grpcAddress: string | undefined
+  let proxyUrl: string, adminUrl: string, decisionUrl: string | undefined, grpcAddress: string | undefined
   try {
     proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
     adminUrl = await app.admin.listen(splitHostPort(config.listen.admin))
+    if (app.decision !== undefined && config.listen.decision !== undefined) decisionUrl = await app.decision.listen(splitHostPort(config.listen.decision))
     if (grpcServer !== undefined && config.listen.grpc !== undefined) grpcAddress = await grpcServer.listen(config.listen.grpc)
   } catch (error) {
     // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.
@@ -222,12 +225,19 @@ async function serve (configPath: string): Promise<void> {
     clearTimeout(upstreamTimer)
     log.fatal({ err: { message: (error as Error).message } }, 'cannot listen')
     grpcServer?.cutAll()
-    await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), stores.close()])
+    await Promise.allSettled([app.proxy.close(), app.admin.close(), app.decision?.close(), forwarder?.close(), stores.close()])
     log.flush()
     process.exitCode = 1
     return
   }
-  log.info({ proxy: proxyUrl, admin: adminUrl, grpc: grpcAddress, upstream: upstream?.url, config: loaded.hash }, 'tollgate listening')
+  log.info({
+    proxy: proxyUrl,
+    admin: adminUrl,
+    decision: decisionUrl,
+    grpc: grpcAddress,
+    upstream: upstream?.url ?? 'none: the proxy listener serves the decision API',
+    config: loaded.hash
+  }, 'tollgate listening')
 }
 
 export async function main (argv: readonly string[]): Promise<void> {

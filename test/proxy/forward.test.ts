@@ -871,9 +871,9 @@ t.test('upstream failures become small JSON errors', async (t) => {
     t.same(quick.json(), { slow: 50 })
   })
 
-  t.test('no upstream configured (decision API only) → 404 no_upstream', async (t) => {
-    assertError(t, await get(`${none.proxyUrl}/anything`, KEY), 404, 'no_upstream')
-    assertError(t, await send('POST', `${none.proxyUrl}/upload`, { ...KEY, 'content-type': 'text/plain' }, 'x'.repeat(200_000)), 404, 'no_upstream')
+  t.test('no upstream configured: the proxy port is the decision API, and forwards nothing → 404 not_found', async (t) => {
+    assertError(t, await get(`${none.proxyUrl}/anything`, KEY), 404, 'not_found')
+    assertError(t, await send('POST', `${none.proxyUrl}/upload`, { ...KEY, 'content-type': 'text/plain' }, 'x'.repeat(200_000)), 404, 'not_found')
   })
 
   t.test('tollgate still runs after every failure', async (t) => {
