@@ -78,7 +78,6 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: observer,
-    bodyLimit: CHECK_BODY_LIMIT,
     return503OnClosing: true,
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
     frameworkErrors: (_error, request, reply) => {
@@ -113,37 +112,52 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
     done(null, payload)
   })
 
+  // What a gateway sends along (Envoy with `with_request_body`), or any body to a path
+  // that is not an endpoint, is never read: only POST /v1/check parses one.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+  registerAuthorize(app, deps)
+
   await app.register(async (scope) => {
-    // What a gateway sends along (Envoy with `with_request_body`) is never read.
     scope.removeAllContentTypeParsers()
-    scope.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
-    const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-      const runtime = deps.currentRuntime()
-      request.tollgate = new RequestContext(runtime, undefined, undefined)
-      const original = originalRequest(request.method, request.url, request.headers)
-      if (!original.ok) throw new TollgateError('bad_request', {}, original.reason)
-      const { context, refusal } = admit(runtime, {
-        method: original.method,
-        target: original.target,
-        headers: request.headers,
-        identify: () => runtime.identify(request.raw)
-      })
-      request.tollgate = context
-      if (refusal !== undefined) throw refusal
-      const { identity, limits } = context
-      // A `limit: false` rule: no identity, no limit, allowed.
-      if (identity === undefined || limits === undefined) return await reply.code(200).send()
-      const decision = await runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1)
-      context.decision = decision
-      if (decision.refusal !== undefined) throw refusalError(decision)
-      setRateLimitHeaders(reply, decision)
-      setIdentityHeaders(reply, identity)
-      return await reply.code(200).send()
-    }
-    scope.all(AUTHORIZE_PATH, authorize)
-    scope.all(`${AUTHORIZE_PATH}/*`, authorize)
+    scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: CHECK_BODY_LIMIT }, scope.getDefaultJsonParser('error', 'error'))
+    registerCheck(scope, deps)
   })
 
+  return app
+}
+
+/** `/v1/authorize` and below, any method: a gateway asks about the request it holds. */
+function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
+  const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const runtime = deps.currentRuntime()
+    request.tollgate = new RequestContext(runtime, undefined, undefined)
+    const original = originalRequest(request.method, request.url, request.headers)
+    if (!original.ok) throw new TollgateError('bad_request', {}, original.reason)
+    const { context, refusal } = admit(runtime, {
+      method: original.method,
+      target: original.target,
+      headers: request.headers,
+      identify: () => runtime.identify(request.raw)
+    })
+    request.tollgate = context
+    if (refusal !== undefined) throw refusal
+    const { identity, limits } = context
+    // A `limit: false` rule: no identity, no limit, allowed.
+    if (identity === undefined || limits === undefined) return await reply.code(200).send()
+    const decision = await runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1)
+    context.decision = decision
+    if (decision.refusal !== undefined) throw refusalError(decision)
+    setRateLimitHeaders(reply, decision)
+    setIdentityHeaders(reply, identity)
+    return await reply.code(200).send()
+  }
+  app.all(AUTHORIZE_PATH, authorize)
+  app.all(`${AUTHORIZE_PATH}/*`, authorize)
+}
+
+/** `POST /v1/check`: an app asks, in JSON, about a request it describes. */
+function registerCheck (app: FastifyInstance, deps: DecisionDeps): void {
   app.post<{ Body: CheckBody }>('/v1/check', { schema: { body: CheckBodySchema }, validatorCompiler: ({ schema }) => strict.compile(schema) }, async (request) => {
     const runtime = deps.currentRuntime()
     request.tollgate = new RequestContext(runtime, undefined, undefined)
@@ -166,8 +180,6 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
     if (!dryRun) context.decision = decision
     return checkAnswer(identity, limits.windows, decision)
   })
-
-  return app
 }
 
 /** The JSON of `POST /v1/check`: 200 whether allowed or not; a limiter that could not decide is an error. */
