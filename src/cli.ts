@@ -21,8 +21,9 @@ function version (): string {
 
 function summary (config: Config, hash: string): string {
   const lines = [`config OK (hash ${hash})`]
-  lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}`)
-  lines.push(`  upstream: ${config.upstream?.url ?? '(none: decision API only)'}`)
+  const decision = config.listen.decision === undefined ? '' : `, decision ${config.listen.decision}`
+  lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}${decision}`)
+  lines.push(`  upstream: ${config.upstream?.url ?? '(none: the proxy listener serves the decision API)'}`)
   lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
   lines.push('  plans:')
   for (const [plan, windows] of Object.entries(config.plans)) {
