@@ -17,7 +17,7 @@ function percentileOf (sorted: Float64Array, p: number): number {
 
 export async function autocannonLoad (request: LoadRequest): Promise<LoadRun> {
   const path = new URL(request.url).pathname
-  const requests: autocannon.Request[] = request.keys.map((key) => ({ method: 'GET', path, headers: { 'x-api-key': key } }))
+  const requests: autocannon.Request[] = request.keys.map((key) => ({ method: 'GET', path, headers: { ...request.headers, 'x-api-key': key } }))
   let latencies = new Float64Array(1 << 16)
   let count = 0
   const statuses = new Map<number, number>()

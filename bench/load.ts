@@ -26,6 +26,8 @@ export interface LoadRequest {
   url: string
   /** The `x-api-key` values to rotate over, one per request. */
   keys: readonly string[]
+  /** Sent with every request besides the key (the decision rows' X-Original-*). */
+  headers?: Readonly<Record<string, string>>
   seconds: number
   connections: number
   threads: number

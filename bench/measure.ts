@@ -2,7 +2,7 @@ import type { BenchContext } from './context'
 import { pooledPercentiles, at } from './distribution'
 import { PERCENTILES, type LoadRun, type Loader } from './load'
 import { CLK_TCK, cpuSeconds, machineJiffies, ownAndChildrenCpuSeconds, rssBytes } from './proc-stat'
-import type { Row } from './rows'
+import { DECISION_HEADERS, DECISION_PATH, type Row } from './rows'
 import type { Base, Target } from './stacks'
 
 /**
@@ -66,8 +66,9 @@ async function runRound (p: Prepared, base: Base, seconds: number, ctx: BenchCon
   const upstreamPid = base.upstream.pid
   const before = { proxy: cpuOf(pids), redis: cpuSeconds(redisPid), upstream: cpuSeconds(upstreamPid), loadgen: ownAndChildrenCpuSeconds(), machine: machineJiffies() }
   const run = await p.loader({
-    url: p.target.url,
+    url: p.row.asks === 'decision' ? `${p.target.url}${DECISION_PATH}` : p.target.url,
     keys: p.keys,
+    ...(p.row.asks === 'decision' ? { headers: DECISION_HEADERS } : {}),
     seconds,
     connections: ctx.options.connections,
     threads: ctx.options.threads,

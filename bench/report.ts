@@ -108,6 +108,20 @@ export function reading (ms: readonly Measurement[]): string[] {
     out.push(`- **Refused (429):** ${fmt(refused.cpuPerRequest, 1)} µs CPU/req, ${fmt(ratio, 2)}× an allowed one (target ≤ 0.25×: ${verdict(ratio <= 0.25)}); ` +
       `Redis spent ${fmt(refused.redisPerRequest, 1)} µs per refusal (0 once refusals are answered locally).`)
   }
+  const decision = by('decision')
+  const peerDecision = by('peer-decision')
+  if (decision?.cpuPerRequest !== undefined && peerDecision?.cpuPerRequest !== undefined) {
+    const cpu = decision.cpuPerRequest / peerDecision.cpuPerRequest
+    out.push(`- **Decision API against the peer's decision route:** ${fmt(decision.cpuPerRequest, 1)} µs CPU/req against ${fmt(peerDecision.cpuPerRequest, 1)} µs: ` +
+      `${fmt(cpu, 2)}× (target ≤ 1.0×: ${verdict(cpu <= 1)}); ${fmt(decision.reqPerSec / peerDecision.reqPerSec, 2)}× its req/s.`)
+  }
+  const nginxAuth = by('nginx-auth')
+  const nginx = by('nginx')
+  if (nginxAuth !== undefined && nginx !== undefined) {
+    const throughput = nginxAuth.reqPerSec / nginx.reqPerSec
+    out.push(`- **nginx + tollgate (auth_request) against nginx limit_req alone:** ${fmt(nginxAuth.reqPerSec, 0)} against ${fmt(nginx.reqPerSec, 0)} req/s: ` +
+      `${fmt(throughput, 2)}× (target ≥ 0.5×: ${verdict(throughput >= 0.5)}), limits shared across replicas, which limit_req cannot.`)
+  }
   const fixedDirect = by('direct-fixed')
   const fixedAllowed = by('allowed-fixed')
   if (fixedDirect !== undefined && fixedAllowed !== undefined) {

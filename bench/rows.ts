@@ -1,6 +1,7 @@
 import type { BenchContext } from './context'
 import type { Loader } from './load'
 import type { SystemId } from './stacks'
+import { PATH } from './tollgate-config'
 
 /**
  * The rows of the benchmark. Adding a row is adding one entry here: the system it
@@ -22,7 +23,17 @@ export interface Row {
   optional?: boolean
   /** Replaces the default loader of `load`. */
   loader?: (ctx: BenchContext) => Loader
+  /**
+   * `decision`: the row asks a decision API, as nginx's auth_request does (`GET
+   * /v1/authorize` with X-Original-Method and X-Original-URI), and every allowed answer
+   * is an empty 200. Default: the row proxies, and its answers are the upstream's.
+   */
+  asks?: 'decision'
 }
+
+/** The decision rows' request: nginx's shape, the original request being the proxy rows' own. */
+export const DECISION_PATH = '/v1/authorize'
+export const DECISION_HEADERS: Readonly<Record<string, string>> = { 'x-original-method': 'GET', 'x-original-uri': PATH }
 
 /** The row every ratio is taken against. */
 export const PEER_ROW = 'peer'
@@ -34,6 +45,9 @@ export const ROWS: readonly Row[] = [
   { id: 'allowed', label: 'tollgate allowed (Redis)', system: 'tollgate', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'allowed-memory', label: 'tollgate allowed (embedded store)', system: 'tollgate-memory', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'refused', label: 'tollgate refused (1 key, 429)', system: 'tollgate', keys: 'refused', expect: 429, load: 'saturate' },
+  { id: 'decision', label: 'tollgate decision API (Redis)', system: 'tollgate-decision', keys: 'spread', expect: 200, load: 'saturate', asks: 'decision' },
+  { id: 'peer-decision', label: 'peer decision: Fastify + rate-limit (Redis), 200 itself', system: 'peer-decision', keys: 'spread', expect: 200, load: 'saturate', asks: 'decision' },
+  { id: 'nginx-auth', label: 'nginx auth_request → tollgate decision (Redis)', system: 'nginx-auth', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'direct-fixed', label: 'direct, fixed rate', system: 'direct', keys: 'spread', expect: 200, load: 'fixed' },
   { id: 'allowed-fixed', label: 'tollgate allowed (Redis), fixed rate', system: 'tollgate', keys: 'spread', expect: 200, load: 'fixed' },
   { id: 'undici', label: 'reference: Fastify + undici Pool, no limit', system: 'reference-undici', keys: 'spread', expect: 200, load: 'saturate', optional: true },

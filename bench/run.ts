@@ -11,7 +11,7 @@ import { Procs, REPO_ROOT, safeRead } from './procs'
 import { runProfile } from './profile-run'
 import { fixedRateTable, mainTable, ratioTable, reading, textTable } from './report'
 import { resultsMarkdown } from './results-md'
-import { selectRows, type Row } from './rows'
+import { DECISION_HEADERS, DECISION_PATH, selectRows, type Row } from './rows'
 import { buildTollgate, startBase, SYSTEMS, type Base, type SystemId, type Target } from './stacks'
 import { PATH } from './tollgate-config'
 import { findWrk, wrkLoader } from './wrk'
@@ -36,13 +36,17 @@ function saturatingLoader (ctx: BenchContext): { loader: Loader, name: string } 
 
 /** One request with the row's first key, twice (the refused key answers 429 from the second on). */
 async function checkRow (ctx: BenchContext, p: Prepared, upstreamBody: string): Promise<void> {
-  const headers = { 'x-api-key': p.keys[0] ?? '' }
+  const decision = p.row.asks === 'decision'
+  const headers = { 'x-api-key': p.keys[0] ?? '', ...(decision ? DECISION_HEADERS : {}) }
+  const url = decision ? `${p.target.url}${DECISION_PATH}` : `${p.target.url}${PATH}`
+  // A decision answers an empty 200; a proxy, the upstream's own body.
+  const expectedBody = decision ? '' : upstreamBody
   try {
-    await (await fetch(`${p.target.url}${PATH}`, { headers })).text()
-    const res = await fetch(`${p.target.url}${PATH}`, { headers })
+    await (await fetch(url, { headers })).text()
+    const res = await fetch(url, { headers })
     const body = await res.text()
     if (res.status !== p.row.expect) ctx.warn(`${p.row.label}: expected ${p.row.expect}, got ${res.status} ${body.slice(0, 300)}`)
-    else if (p.row.expect === 200 && body !== upstreamBody) ctx.warn(`${p.row.label}: the body differs from the upstream's: ${body.slice(0, 200)}`)
+    else if (p.row.expect === 200 && body !== expectedBody) ctx.warn(`${p.row.label}: the body is not the expected one: ${body.slice(0, 200)}`)
   } catch (error) {
     ctx.warn(`${p.row.label}: request failed: ${error instanceof Error ? error.message : String(error)}`)
   }

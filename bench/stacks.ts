@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { startRedis, type RedisServer } from '../test/helpers/redis'
 import type { BenchContext } from './context'
-import { nginxInstalled, NGINX, startNginx } from './nginx'
+import { authRequestBlock, limitReqBlock, nginxInstalled, NGINX, startNginx } from './nginx'
 import { REPO_ROOT, RUN_TS, waitForFileLine, waitForStdout, type Child } from './procs'
 import { makeKeys, tollgateConfig, type BenchKeys } from './tollgate-config'
 
@@ -35,7 +35,8 @@ interface System {
   start: (ctx: BenchContext, base: Base) => Promise<Target | string>
 }
 
-export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-memory' | 'reference-undici' | 'reference-reply-from'
+export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-memory' |
+  'tollgate-decision' | 'peer-decision' | 'nginx-auth' | 'reference-undici' | 'reference-reply-from'
 
 /** A bench/*.ts helper in its own process; resolves once it prints `LISTENING <port>`. */
 async function startHelper (ctx: BenchContext, file: string, args: string[]): Promise<{ child: Child, url: string }> {
@@ -84,8 +85,19 @@ export const SYSTEMS: Record<SystemId, System> = {
   nginx: {
     start: async (ctx, base) => {
       if (!nginxInstalled()) return `${NGINX} is not installed (apt-get install nginx-light)`
-      const nginx = await startNginx(ctx, base.upstreamUrl)
+      const nginx = await startNginx(ctx, 'nginx', (port) => limitReqBlock(port, new URL(base.upstreamUrl)))
       return { url: nginx.url, proxyPids: nginx.workers }
+    }
+  },
+  'tollgate-decision': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-decision', tollgateConfig(undefined, base.redis.url, base.keys)) },
+  'peer-decision': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'peer-decision.ts', [base.redis.url])) },
+  // Both processes are the gateway's cost: nginx's worker and the tollgate it asks.
+  'nginx-auth': {
+    start: async (ctx, base) => {
+      if (!nginxInstalled()) return `${NGINX} is not installed (apt-get install nginx-light)`
+      const tollgate = await startTollgate(ctx, 'tollgate-nginx', tollgateConfig(undefined, base.redis.url, base.keys, ['decision: { deny_status: 403 }']))
+      const nginx = await startNginx(ctx, 'nginx-auth', (port) => authRequestBlock(port, new URL(base.upstreamUrl), new URL(tollgate.url)))
+      return { url: nginx.url, proxyPids: () => [...nginx.workers(), tollgate.child.pid], logFile: tollgate.logFile }
     }
   },
   tollgate: { start: async (ctx, base) => await startTollgateRedis(ctx, base) },

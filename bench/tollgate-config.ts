@@ -25,14 +25,17 @@ export function makeKeys (): BenchKeys {
   return { allowed, refused: make('refused') }
 }
 
-/** `redisUrl` undefined: the embedded store. Everything else is the default config. */
-export function tollgateConfig (upstreamUrl: string, redisUrl: string | undefined, keys: BenchKeys): string {
+/**
+ * `upstreamUrl` undefined: the decision API on the proxy listener; `redisUrl` undefined:
+ * the embedded store. `extra` lines are appended; everything else is the default config.
+ */
+export function tollgateConfig (upstreamUrl: string | undefined, redisUrl: string | undefined, keys: BenchKeys, extra: readonly string[] = []): string {
   return [
     '# written by bench/stacks.ts',
     'listen:',
     '  proxy: 127.0.0.1:0',
     '  admin: 127.0.0.1:0',
-    `upstream: ${upstreamUrl}`,
+    ...(upstreamUrl === undefined ? [] : [`upstream: ${upstreamUrl}`]),
     ...(redisUrl === undefined ? [] : [`redis: ${redisUrl}`]),
     'plans:',
     // ~20 requests/s reach each key at saturation: a million per second is never reached.
@@ -42,6 +45,7 @@ export function tollgateConfig (upstreamUrl: string, redisUrl: string | undefine
     ...keys.allowed.map((k) => `  - { name: ${k.name}, sha256: "${k.sha256}", plan: bench }`),
     `  - { name: ${keys.refused.name}, sha256: "${keys.refused.sha256}", plan: tiny }`,
     'shutdown: { grace: 2s, drain_delay: 0s }',
+    ...extra,
     ''
   ].join('\n')
 }

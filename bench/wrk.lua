@@ -1,5 +1,6 @@
 -- Load for one bench row (bench/wrk.ts runs it): every request is a GET of BENCH_PATH
--- carrying the next of the API keys in the file BENCH_KEYS_FILE, the status of every
+-- carrying the next of the API keys in the file BENCH_KEYS_FILE and the headers of
+-- BENCH_HEADERS (one `name<TAB>value` per line), the status of every
 -- response is counted per thread, and done() prints one JSON line (prefix BENCH-JSON)
 -- with the counts, the errors and the latency percentiles (µs) that BENCH_PERCENTILES
 -- lists. Environment variables, not script arguments: done() runs in wrk's main Lua
@@ -18,9 +19,16 @@ statuses = {}
 function init (_)
   local path = os.getenv('BENCH_PATH') or '/'
   local file = os.getenv('BENCH_KEYS_FILE')
+  local extra = {}
+  for line in string.gmatch(os.getenv('BENCH_HEADERS') or '', '[^\n]+') do
+    local name, value = string.match(line, '^([^\t]+)\t(.*)$')
+    if name ~= nil then extra[name] = value end
+  end
   for key in io.lines(file) do
     if key ~= '' then
-      table.insert(requests, wrk.format('GET', path, { ['x-api-key'] = key }))
+      local headers = { ['x-api-key'] = key }
+      for name, value in pairs(extra) do headers[name] = value end
+      table.insert(requests, wrk.format('GET', path, headers))
     end
   end
   assert(#requests > 0, 'no keys in ' .. tostring(file))

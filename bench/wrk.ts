@@ -59,7 +59,14 @@ export function wrkLoader (wrk: string, procs: Procs, dir: string): Loader {
       '--timeout', '5s', '-s', SCRIPT, url.origin
     ], {
       stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, BENCH_KEYS_FILE: keysFile, BENCH_PATH: url.pathname, BENCH_PERCENTILES: PERCENTILES.join(',') }
+      env: {
+        ...process.env,
+        BENCH_KEYS_FILE: keysFile,
+        BENCH_PATH: url.pathname,
+        BENCH_PERCENTILES: PERCENTILES.join(','),
+        // One `name<TAB>value` per line: Lua has no JSON parser.
+        BENCH_HEADERS: Object.entries(request.headers ?? {}).map(([name, value]) => `${name}\t${value}`).join('\n')
+      }
     })
     const match = await waitForStdout(child, JSON_LINE, (request.seconds + 30) * 1000)
     await child.exited

@@ -4,7 +4,7 @@ import type { ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
 import { TollgateError } from './errors'
-import { buildProxy, clientErrorHandler, refuseTunnels, type Forwarder } from './proxy'
+import { buildDecision, buildProxy, clientErrorHandler, refuseTunnels, type Forwarder } from './proxy'
 
 export interface AppDeps {
   readonly log: Logger
@@ -13,7 +13,10 @@ export interface AppDeps {
   readonly version: string
   /** The runtime (config snapshot) in force; read once per request. */
   readonly currentRuntime: () => Runtime
+  /** Absent without an `upstream`: the proxy listener then serves the decision API. */
   readonly forwarder?: Forwarder
+  /** A decision API listener beside the proxy (`listen.decision`, with an upstream). */
+  readonly decisionListener?: boolean
   /** True once shutdown began. */
   readonly draining: () => boolean
   /** Re-reads the config file (`POST /-/reload`). */
@@ -21,8 +24,13 @@ export interface AppDeps {
 }
 
 export interface App {
-  /** The app's traffic: identify, limit, forward. */
+  /**
+   * On `listen.proxy`: the app's traffic (identify, limit, forward), or, with no
+   * upstream, the decision API.
+   */
   readonly proxy: FastifyInstance
+  /** The decision API on `listen.decision`, beside a proxy. */
+  readonly decision?: FastifyInstance
   /** Health and metrics; never reachable through the proxy port. */
   readonly admin: FastifyInstance
 }
@@ -78,8 +86,17 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   return admin
 }
 
-/** A pure factory: builds both listeners from their dependencies, touches no process state. */
+/** A pure factory: builds the listeners from their dependencies, touches no process state. */
 export async function buildApp (deps: AppDeps): Promise<App> {
-  const [proxy, admin] = await Promise.all([buildProxy(deps), buildAdmin(deps)])
-  return { proxy, admin }
+  const { forwarder } = deps
+  if (forwarder === undefined) {
+    const [proxy, admin] = await Promise.all([buildDecision(deps), buildAdmin(deps)])
+    return { proxy, admin }
+  }
+  const [proxy, admin, decision] = await Promise.all([
+    buildProxy({ ...deps, forwarder }),
+    buildAdmin(deps),
+    deps.decisionListener === true ? buildDecision(deps) : undefined
+  ])
+  return { proxy, admin, decision }
 }

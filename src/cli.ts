@@ -25,8 +25,9 @@ function version (): string {
 
 function summary (config: Config, hash: string): string {
   const lines = [`config OK (hash ${hash})`]
-  lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}`)
-  lines.push(`  upstream: ${config.upstream?.url ?? '(none: decision API only)'}`)
+  const decision = config.listen.decision === undefined ? '' : `, decision ${config.listen.decision}`
+  lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}${decision}`)
+  lines.push(`  upstream: ${config.upstream?.url ?? '(none: the proxy listener serves the decision API)'}`)
   lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
   lines.push('  plans:')
   for (const [plan, windows] of Object.entries(config.plans)) {
@@ -154,6 +155,7 @@ async function serve (configPath: string): Promise<void> {
     health,
     version: release,
     forwarder,
+    decisionListener: config.listen.decision !== undefined,
     draining,
     currentRuntime: () => live.current.state.runtime,
     reload: async () => await reload('POST /-/reload')
@@ -172,6 +174,7 @@ async function serve (configPath: string): Promise<void> {
     log,
     proxy: app.proxy,
     admin: app.admin,
+    decision: app.decision,
     grpc: grpcServer,
     interactive: isatty(0),
     timing: () => ({
@@ -179,7 +182,7 @@ async function serve (configPath: string): Promise<void> {
       graceMs: durationMs(live.current.config.shutdown.grace)
     }),
     answered: async () => (await metrics.httpRequests.get()).values
-      .filter((v) => v.labels.listener === 'proxy')
+      .filter((v) => v.labels.listener === 'proxy' || v.labels.listener === 'decision')
       .reduce((sum, v) => sum + v.value, 0),
     release: async () => {
       watch.close()
@@ -210,7 +213,7 @@ async function serve (configPath: string): Promise<void> {
     }
   })
 
-  let proxyUrl: string, adminUrl: string, grpcAddress: string | undefined
+  let proxyUrl: string, adminUrl: string, decisionUrl: string | undefined, grpcAddress: string | undefined
   try {
     // The admin port first: while Redis is awaited, /health/live passes (a kubelet must
     // not kill a pod that is only waiting) and /health/ready fails naming redis.
@@ -222,6 +225,7 @@ async function serve (configPath: string): Promise<void> {
       if (draining()) return
     }
     proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
+    if (app.decision !== undefined && config.listen.decision !== undefined) decisionUrl = await app.decision.listen(splitHostPort(config.listen.decision))
     if (grpcServer !== undefined && config.listen.grpc !== undefined) grpcAddress = await grpcServer.listen(config.listen.grpc)
   } catch (error) {
     // close-with-grace would exit 0 on `beforeExit`: a port in use must exit 1.
@@ -231,12 +235,19 @@ async function serve (configPath: string): Promise<void> {
     clearTimeout(upstreamTimer)
     log.fatal({ err: { message: (error as Error).message } }, 'cannot listen')
     grpcServer?.cutAll()
-    await Promise.allSettled([app.proxy.close(), app.admin.close(), forwarder?.close(), stores.close()])
+    await Promise.allSettled([app.proxy.close(), app.admin.close(), app.decision?.close(), forwarder?.close(), stores.close()])
     log.flush()
     process.exitCode = 1
     return
   }
-  log.info({ proxy: proxyUrl, admin: adminUrl, grpc: grpcAddress, upstream: upstream?.url, config: loaded.hash }, 'tollgate listening')
+  log.info({
+    proxy: proxyUrl,
+    admin: adminUrl,
+    decision: decisionUrl,
+    grpc: grpcAddress,
+    upstream: upstream?.url ?? 'none: the proxy listener serves the decision API',
+    config: loaded.hash
+  }, 'tollgate listening')
 }
 
 export async function main (argv: readonly string[]): Promise<void> {

@@ -13,15 +13,15 @@ export const ERRORS = {
   overloaded: { status: 503, message: 'tollgate is overloaded and did not check this request; retry after the Retry-After seconds.' },
   upstream_unavailable: { status: 502, message: 'The upstream app could not be reached.' },
   upstream_timeout: { status: 504, message: 'The upstream app did not answer in time.' },
-  no_upstream: { status: 404, message: 'No upstream is configured: this tollgate serves the decision API only.' },
   bad_request: { status: 400, message: 'The request is malformed.' },
+  payload_too_large: { status: 413, message: 'The request body is too large for this endpoint (POST /v1/check takes 4 KiB).' },
   invalid_path: { status: 400, message: 'The request path cannot be checked safely; `reason` says why.' },
   headers_too_large: { status: 431, message: 'The request line and headers are too large.' },
   request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   method_not_allowed: { status: 405, message: 'CONNECT is not supported: tollgate forwards requests and opens no tunnels.' },
   admin_token_required: { status: 401, message: 'This admin endpoint needs `Authorization: Bearer <admin.token>`; the token was missing or wrong.' },
   admin_locked: { status: 403, message: 'Mutating admin endpoints are refused here; `reason` says why and what to change.' },
-  not_found: { status: 404, message: 'No such endpoint on the admin port.' },
+  not_found: { status: 404, message: 'No such endpoint.' },
   internal_error: { status: 500, message: 'Internal error in tollgate.' }
 } as const satisfies Record<string, { status: number, message: string }>
 

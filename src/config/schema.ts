@@ -1,5 +1,6 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
 import { AdminSchema } from './admin-schema'
+import { DecisionSchema } from './schema-decision'
 import { RlsSchema } from './rls-schema'
 
 /**
@@ -69,7 +70,9 @@ export const ConfigSchema = Type.Object({
     proxy: HostPort('0.0.0.0:8080'),
     admin: HostPort('0.0.0.0:9464'),
     /** Envoy's RateLimitService over gRPC (`rls`); no listener without it. */
-    grpc: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 0.0.0.0:8081' }))
+    grpc: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 0.0.0.0:8081' })),
+    /** The decision API beside the proxy (with an `upstream`); bind it to loopback or a private address. */
+    decision: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 127.0.0.1:8082' }))
   }, { additionalProperties: false, default: {} }),
   upstream: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', errorMessage: 'must be an http:// or https:// URL' }),
@@ -112,6 +115,8 @@ export const ConfigSchema = Type.Object({
   shadow: Type.Boolean({ default: false }),
   /** Envoy's rate limit service: domains and their descriptor rules. */
   rls: Type.Optional(RlsSchema),
+  /** How the decision API (`/v1/authorize`) answers a refusal. */
+  decision: DecisionSchema,
   shutdown: Type.Object({
     grace: Duration('30s'),
     drain_delay: Duration('5s')

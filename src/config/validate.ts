@@ -148,7 +148,7 @@ function crossChecks (document: unknown): string[] {
     errors.push(...zeroWindows(extra, `routes[${i}].plans.`))
   })
   // The pattern allows five digits; listen() would throw on the rest, after check-config said OK.
-  for (const listener of ['proxy', 'admin']) {
+  for (const listener of ['proxy', 'admin', 'decision']) {
     const address = stringAt(document.listen, listener)
     const port = address === undefined ? 0 : Number(address.slice(address.lastIndexOf(':') + 1))
     if (port > 65535) errors.push(`listen.${listener}: "${address}" has a port above 65535`)
@@ -163,6 +163,11 @@ function crossChecks (document: unknown): string[] {
       errors.push(`trust_proxy[${i}]: "${entry}" is not an IP address, a CIDR range, loopback, linklocal or uniquelocal`)
     }
   })
+  // Without an upstream the proxy listener is the decision API: a second one would
+  // answer the same questions on another port.
+  if (stringAt(document.listen, 'decision') !== undefined && isRecord(document) && document.upstream === undefined) {
+    errors.push('listen.decision: needs an upstream; without one, listen.proxy serves the decision API')
+  }
   errors.push(...rlsChecks(document, plans))
   return errors
 }

@@ -20,6 +20,8 @@ export interface ShutdownDeps {
   readonly answered: () => Promise<number>
   /** Closes what the proxy used once it is closed: upstream pool, stores, Redis, timers. */
   readonly release: () => Promise<void>
+  /** The decision API's own listener (`listen.decision`), drained like the proxy. */
+  readonly decision?: FastifyInstance
   /** The gRPC listener (`listen.grpc`), drained beside the proxy and cut with it. */
   readonly grpc?: { close: () => Promise<void>, cutAll: () => number }
   /** stdin is a terminal: a SIGINT is someone's Ctrl-C, not an orchestrator. Default: false. */
@@ -49,10 +51,12 @@ export class Shutdown {
 
   constructor (deps: ShutdownDeps) {
     this.#deps = deps
-    deps.proxy.server.on('connection', (socket: Socket) => {
-      this.#sockets.add(socket)
-      socket.once('close', () => this.#sockets.delete(socket))
-    })
+    for (const listener of [deps.proxy, deps.decision]) {
+      listener?.server.on('connection', (socket: Socket) => {
+        this.#sockets.add(socket)
+        socket.once('close', () => this.#sockets.delete(socket))
+      })
+    }
   }
 
   get draining (): boolean {
@@ -109,14 +113,14 @@ export class Shutdown {
   }
 
   async #drain (drainDelayMs: number): Promise<void> {
-    const { log, proxy } = this.#deps
+    const { log, proxy, decision, grpc } = this.#deps
     await sleep(drainDelayMs)
     log.info({ connections: this.#sockets.size }, 'drain delay over: closing the proxy listener, finishing requests in flight')
     // Stops accepting, closes idle keep-alive sockets, resolves when in-flight requests are done.
-    await Promise.all([proxy.close(), this.#deps.grpc?.close()])
+    await Promise.all([proxy.close(), decision?.close(), grpc?.close()])
   }
 
-  /** Destroys every proxy socket still open; returns how many. */
+  /** Destroys every proxy and decision socket still open (and gRPC's); returns how many. */
   cutAll (): number {
     const count = this.#sockets.size + (this.#deps.grpc?.cutAll() ?? 0)
     for (const socket of this.#sockets) socket.destroy()

@@ -108,35 +108,56 @@ export function buildPeerTrust (config: Config): (raw: IncomingMessage) => boole
   return (raw) => trusts(raw.socket.remoteAddress ?? '', 0)
 }
 
-/** Builds the identity resolver for one config snapshot. */
-export function buildIdentify (config: Config): Identify {
+/** Who a presented key (or none) is: one rule for every way a caller is identified. */
+type Resolve = (key: string | undefined, clientIp: () => string | undefined) => Identity | TollgateError
+
+function buildResolve (config: Config): Resolve {
   const byDigest = new Map<string, Identity>()
   for (const key of config.keys) {
     const digest = key.sha256?.toLowerCase() ?? sha256Hex(key.key ?? '')
     byDigest.set(digest, { client: key.name, plan: key.plan, subject: key.name })
   }
-  const header = config.api_key.header.toLowerCase()
   const anonymousAllowed = config.plans[ANONYMOUS_PLAN] !== undefined
   const unknownIsAnonymous = config.api_key.unknown === 'anonymous'
-  const clientIp = clientIpOf(config)
 
-  const anonymous = (raw: IncomingMessage): Identity => ({
-    client: 'anonymous',
-    plan: ANONYMOUS_PLAN,
-    subject: `anon:${normalizeIP(clientIp(raw))}`
-  })
+  const anonymous = (clientIp: () => string | undefined): Identity | TollgateError => {
+    const ip = clientIp()
+    if (ip === undefined) return new TollgateError('bad_request', {}, 'An anonymous caller needs `ip`: give a known `key`, or the client\'s `ip`.')
+    return { client: 'anonymous', plan: ANONYMOUS_PLAN, subject: `anon:${normalizeIP(ip)}` }
+  }
 
-  return (raw) => {
-    const key = presentedKey(raw, header)
-    if (key instanceof TollgateError) return key
+  return (key, clientIp) => {
     if (key === undefined) {
-      return anonymousAllowed ? anonymous(raw) : new TollgateError('api_key_required')
+      return anonymousAllowed ? anonymous(clientIp) : new TollgateError('api_key_required')
     }
     // An empty key is sent, not absent: it is an unknown key (no key is empty).
     if (key.length > MAX_KEY_BYTES) return malformed(`longer than ${MAX_KEY_BYTES} characters`)
     if (key !== '' && !KEY_CHARS.test(key)) return malformed('characters other than visible ASCII (a space, a control or non-ASCII byte) or a comma')
     const known = byDigest.get(sha256Hex(key))
     if (known !== undefined) return known
-    return unknownIsAnonymous && anonymousAllowed ? anonymous(raw) : new TollgateError('invalid_api_key')
+    return unknownIsAnonymous && anonymousAllowed ? anonymous(clientIp) : new TollgateError('invalid_api_key')
   }
+}
+
+/** Builds the identity resolver of requests (proxy, decision API) for one config snapshot. */
+export function buildIdentify (config: Config): Identify {
+  const resolve = buildResolve(config)
+  const header = config.api_key.header.toLowerCase()
+  const clientIp = clientIpOf(config)
+  return (raw) => {
+    const key = presentedKey(raw, header)
+    if (key instanceof TollgateError) return key
+    return resolve(key, () => clientIp(raw))
+  }
+}
+
+/**
+ * A key (or none) and a client IP given as values, not as a request: `POST /v1/check`.
+ * Judged by the same rules as a request's key header.
+ */
+export type IdentifyKey = (key: string | undefined, ip: string | undefined) => Identity | TollgateError
+
+export function buildIdentifyKey (config: Config): IdentifyKey {
+  const resolve = buildResolve(config)
+  return (key, ip) => resolve(key, () => ip)
 }

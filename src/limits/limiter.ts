@@ -1,6 +1,6 @@
 import type { PlanLimits } from './policy'
 import { classifyStoreError, type StoreEvents } from './stores'
-import type { GroupsRequest, GroupsResult, LimitResult, LimitStore } from './types'
+import type { GroupsRequest, GroupsResult, LimitResult, LimitStore, WindowResult } from './types'
 
 /** The `decision` label of `tollgate_ratelimit_decisions_total`, minus `unauthenticated`. */
 export type Outcome = 'allowed' | 'limited' | 'would_limit' | 'degraded' | 'overloaded'
@@ -25,6 +25,8 @@ export interface Decision {
   readonly policyHeader: string
   /** Absent when no store could answer (`degraded` under `on_redis_error: allow`). */
   readonly binding?: Binding
+  /** Every window's answer, in the order of the limits' windows; with `binding`. */
+  readonly windows?: readonly WindowResult[]
 }
 
 export type RedisErrorMode = 'allow' | 'deny' | 'local'
@@ -99,8 +101,8 @@ export class Limiter {
    * whatever `on_redis_error` says (the store did not fail; tollgate is too busy to ask
    * it), and only `shadow` lets it go on.
    */
-  async decide (subject: string, limits: PlanLimits, cost: number): Promise<Decision> {
-    const request = { subject, windows: limits.windows, cost }
+  async decide (subject: string, limits: PlanLimits, cost: number, dryRun = false): Promise<Decision> {
+    const request = { subject, windows: limits.windows, cost, dryRun }
     const { events, shadow, maxChecksInFlight } = this.#options
     const { policyHeader } = limits
     if (this.#inFlight >= maxChecksInFlight) return shadow ? { outcome: 'overloaded', policyHeader } : { outcome: 'overloaded', refusal: 'overloaded', policyHeader }
@@ -183,9 +185,10 @@ export class Limiter {
   #verdict (limits: PlanLimits, result: LimitResult, outcome: Outcome): Decision {
     const binding = bindingOf(limits, result)
     const { policyHeader } = limits
-    if (result.allowed) return { outcome, policyHeader, binding }
-    if (this.#options.shadow) return { outcome: outcome === 'limited' ? 'would_limit' : outcome, policyHeader, binding }
-    return { outcome, refusal: 'rate_limited', policyHeader, binding }
+    const { windows } = result
+    if (result.allowed) return { outcome, policyHeader, binding, windows }
+    if (this.#options.shadow) return { outcome: outcome === 'limited' ? 'would_limit' : outcome, policyHeader, binding, windows }
+    return { outcome, refusal: 'rate_limited', policyHeader, binding, windows }
   }
 
   /** Decided without the shared store: `on_redis_error` says how. */

@@ -1,6 +1,6 @@
 import type { Config } from '../config'
 import type { IncomingMessage } from 'node:http'
-import { buildIdentify, buildPeerTrust, type Identify } from './identity'
+import { buildIdentify, buildIdentifyKey, buildPeerTrust, type Identify, type IdentifyKey } from './identity'
 import { Limiter } from './limiter'
 import { compilePolicy, type Policy } from './policy'
 import type { Stores } from './stores'
@@ -14,6 +14,8 @@ export interface Runtime {
   readonly config: Config
   readonly policy: Policy
   readonly identify: Identify
+  /** The same, for a key and IP given as values (`POST /v1/check`). */
+  readonly identifyKey: IdentifyKey
   /** Whether the peer is a trusted proxy (`trust_proxy`), whose forwarded headers stand. */
   readonly trustsPeer: (raw: IncomingMessage) => boolean
   readonly limiter: Limiter
@@ -24,6 +26,7 @@ export function buildRuntime (config: Config, stores: Stores): Runtime {
     config,
     policy: compilePolicy(config),
     identify: buildIdentify(config),
+    identifyKey: buildIdentifyKey(config),
     trustsPeer: buildPeerTrust(config),
     limiter: new Limiter({
       store: stores.shared,

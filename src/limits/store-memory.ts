@@ -13,7 +13,7 @@ const UNIT = 1_000_000
 const DEFAULT_MAX_ENTRIES = 100_000
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000
 /** Keeps `max * UNIT` and `cost * UNIT` exact in a double. */
-const MAX_AMOUNT = 1e9
+export const MAX_AMOUNT = 1e9
 
 export interface MemoryStoreOptions {
   /** Entries kept at most; when full, the least recently written goes. Default 100 000. */
@@ -74,7 +74,7 @@ export class MemoryLimitStore implements LimitStore {
       evaluate(this.read(keys[i], nowMs), w, nowUs, cost)
     )
     const allowed = evaluations.every((e) => e.fits)
-    if (allowed && cost > 0) {
+    if (allowed && cost > 0 && request.dryRun !== true) {
       evaluations.forEach((e, i) => this.write(keys[i], e.next, nowMs + e.ttlMs))
     }
     const windows = evaluations.map((e): WindowResult => {

@@ -12,6 +12,8 @@
  *           of window i. In upper case (`G`, `F`, `S`) the window is advisory (a shadow
  *           rule of a multi-subject call, see GroupsRequest): it never refuses the call,
  *           and spends only when it fits itself.
+ * ARGV[3n+2] (n = #KEYS) optional: `d` for a dry run, which answers exactly as the real
+ *           check would and writes nothing.
  * Returns   { allowed, then per window: allowed, remaining, resetMs }, integers only.
  *
  * Every window is evaluated before anything is written; only when all of them fit is
@@ -71,6 +73,7 @@ local U = 1000000
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local cost = tonumber(ARGV[1]) * U
+local dry = ARGV[3 * #KEYS + 2] == 'd'
 
 local function round(x) return math.floor(x + 0.5) end
 local function num(x) return string.format('%.0f', x) end
@@ -161,7 +164,7 @@ local out = { allowed and 1 or 0 }
 for i = 1, #KEYS do
   local r = results[i]
   if allowed and r[1] then
-    if cost > 0 then redis.call('SET', KEYS[i], r[2], 'PX', num(r[3])) end
+    if cost > 0 and not dry then redis.call('SET', KEYS[i], r[2], 'PX', num(r[3])) end
     table.insert(out, 1)
     table.insert(out, r[4])
     table.insert(out, r[5])

@@ -81,7 +81,10 @@ export class RedisLimitStore implements LimitStore {
       assertCost(cost)
     }
     const keys = windows.map((w) => limitKey(subject, w.scope))
-    const reply = await answerWithin(this.run(keys.length, ...keys, String(cost), ...args).catch(asRedisFailure), this.timeoutMs)
+    const command = request.dryRun === true
+      ? this.run(keys.length, ...keys, String(cost), ...args, 'd')
+      : this.run(keys.length, ...keys, String(cost), ...args)
+    const reply = await answerWithin(command.catch(asRedisFailure), this.timeoutMs)
     return parseReply(reply, windows.length)
   }
 

@@ -26,6 +26,11 @@ export interface LimitRequest {
   readonly windows: readonly WindowSpec[]
   /** How much one request spends in every window (a route's `cost`, default 1). */
   readonly cost: number
+  /**
+   * Evaluate exactly as a real check would, at this moment, and spend nothing: the
+   * answer `POST /v1/check` gives with `dry_run: true`.
+   */
+  readonly dryRun?: boolean
 }
 
 export interface WindowResult {

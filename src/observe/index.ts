@@ -1,5 +1,5 @@
 export { createLogger, type Logger } from './logger'
-export { RequestObserver, type RequestFacts } from './requests'
+export { RequestObserver, type Listener, type RequestFacts } from './requests'
 export { createMetrics, zeroDecisions, metricsRenderer, storeMetrics, type Metrics } from './metrics'
 export { Health, registerHealthRoutes, type Component, type Observation, type CheckResult } from './health'
 export { redisComponent, upstreamComponent, configComponent, eventLoopComponent, memoryComponent, shutdownComponent, type ConfigState } from './components'

@@ -37,7 +37,7 @@ export function createMetrics (build: { version: string }) {
     registry,
     httpRequests: new Counter({
       name: 'tollgate_http_requests_total',
-      help: 'HTTP requests answered, by listener (proxy|admin|grpc), method, route rule and status code.',
+      help: 'HTTP requests answered, by listener (proxy|admin|decision|grpc), method, route rule and status code.',
       labelNames: ['listener', 'method', 'route', 'status_code'] as const,
       registers
     }),

@@ -14,8 +14,11 @@ export interface RequestFacts {
   }
 }
 
+/** The HTTP listeners, as the `listener` label of the request metrics names them. */
+export type Listener = 'proxy' | 'admin' | 'decision'
+
 export interface RequestObserverOptions {
-  readonly listener: 'proxy' | 'admin'
+  readonly listener: Listener
   readonly metrics: Metrics
   readonly describe: (request: FastifyRequest) => RequestFacts
   /** Writes one access-log line per request when given. */

@@ -1,14 +1,14 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { TollgateError } from '../errors'
-import { normaliseTarget, overriddenMethod, OVERLOADED_RETRY_SECONDS, type Runtime } from '../limits'
+import type { Runtime } from '../limits'
+import { admit } from './admission'
 import { RequestContext } from './context'
+import { refusalError } from './refusal'
 
 /**
  * Identity and limits on the proxy instance, in this order on every request:
- * 1. our `onRequest` hook pins the runtime, normalises the path (400 when it cannot be
- *    normalised safely), matches the route rule on it and identifies the caller
- *    (401/400 here, before anything is spent);
+ * 1. our `onRequest` hook pins the runtime and admits the request (admission.ts:
+ *    normalised path, route rule, identity; 400/401 here, before anything is spent);
  * 2. @fastify/rate-limit's own `onRequest` hook asks `DecisionStore`, which runs the
  *    whole multi-window check in one store call and keeps the full decision on the
  *    request context; the plugin's refusal path then throws our 429.
@@ -36,9 +36,6 @@ class DecisionStore {
   }
 }
 
-const METHOD_OVERRIDE_REFUSED = 'X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override must name one method, ' +
-  'under the same route rule as the request\'s own method.'
-
 const NO_HEADERS = { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': false }
 
 export async function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): Promise<void> {
@@ -53,37 +50,14 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
       reply.code(200).header('content-length', 0).send()
       return
     }
-    const target = normaliseTarget(request.url)
-    if (!target.ok) {
-      request.tollgate = new RequestContext(runtime, undefined, undefined)
-      done(new TollgateError('invalid_path', { reason: target.reason }))
-      return
-    }
-    // The rule is matched, and the request forwarded, on this one normalised target.
-    const rule = runtime.policy.route(request.method, target.path)
-    // An app that honours a method override acts on that method, one that does not on
-    // the request's: both must fall under the same rule, or the rule is no limit.
-    const override = overriddenMethod(request.headers)
-    if (!override.ok || (override.method !== undefined && runtime.policy.route(override.method, target.path) !== rule)) {
-      request.tollgate = new RequestContext(runtime, undefined, undefined)
-      done(new TollgateError('bad_request', {}, METHOD_OVERRIDE_REFUSED))
-      return
-    }
-    const context = new RequestContext(runtime, rule, target.path + target.query)
+    const { context, refusal } = admit(runtime, {
+      method: request.method,
+      target: request.url,
+      headers: request.headers,
+      identify: () => runtime.identify(request.raw)
+    })
     request.tollgate = context
-    if (rule?.limit === false) {
-      done()
-      return
-    }
-    const identity = runtime.identify(request.raw)
-    if (identity instanceof TollgateError) {
-      context.identityRefusal = identity.code
-      done(identity)
-      return
-    }
-    context.identity = identity
-    context.limits = runtime.policy.limits(identity.plan, rule)
-    done()
+    done(refusal)
   })
 
   // Must be registered, and awaited, before the catch-all route: the plugin adds its
@@ -99,13 +73,6 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     skipOnError: false,
     addHeaders: NO_HEADERS,
     addHeadersOnExceeding: NO_HEADERS,
-    errorResponseBuilder: (request: FastifyRequest) => {
-      const decision = request.tollgate?.decision
-      const binding = decision?.binding
-      if (decision?.refusal === 'overloaded') return new TollgateError('overloaded', { retry_after: OVERLOADED_RETRY_SECONDS })
-      if (decision?.refusal === 'internal_error') return new TollgateError('internal_error')
-      if (decision?.refusal === 'limiter_unavailable' || binding === undefined) return new TollgateError('limiter_unavailable')
-      return new TollgateError('rate_limited', { policy: binding.policy, retry_after: binding.resetSeconds })
-    }
+    errorResponseBuilder: (request: FastifyRequest) => refusalError(request.tollgate?.decision)
   })
 }

@@ -1,4 +1,3 @@
-import { METHODS } from 'node:http'
 import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
@@ -7,10 +6,12 @@ import { RequestContext } from './context'
 import { registerEnforcement } from './enforce'
 import type { Forwarder } from './forward'
 import { setRateLimitHeaders } from './headers'
+import { acceptEveryMethod } from './methods'
 import { clientErrorHandler, refuseTunnels } from './protocol'
 
 export { Forwarder, type UpstreamOptions } from './forward'
 export { RequestContext } from './context'
+export { buildDecision, type DecisionDeps } from './decision'
 export { probeUpstream, type ProbeResult } from './probe'
 export { clientErrorHandler, refuseTunnels, type ProtocolOptions } from './protocol'
 
@@ -18,8 +19,7 @@ export interface ProxyDeps {
   readonly log: Logger
   readonly metrics: Metrics
   readonly currentRuntime: () => Runtime
-  /** Absent in decision-API-only mode: every allowed request then gets 404 `no_upstream`. */
-  readonly forwarder?: Forwarder
+  readonly forwarder: Forwarder
   /** True once shutdown began: responses then carry `connection: close`. */
   readonly draining: () => boolean
 }
@@ -63,15 +63,7 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   refuseTunnels(proxy, { listener: 'proxy', metrics: deps.metrics, log: deps.log })
   proxy.removeAllContentTypeParsers()
   proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
-  // Fastify routes only the common methods (its own 404 for PURGE, PROPFIND, LINK...)
-  // and refuses QUERY without a content-type itself; what the app accepts is the
-  // app's call. So: every method Node parses but CONNECT (a tunnel, not a request),
-  // and QUERY as a method whose body Fastify leaves alone.
-  const known = new Set(proxy.supportedMethods)
-  for (const method of METHODS) {
-    if (method !== 'CONNECT' && !known.has(method)) proxy.addHttpMethod(method, { hasBody: true })
-  }
-  proxy.addHttpMethod('QUERY', { hasBody: false, overrideExisting: true })
+  acceptEveryMethod(proxy)
 
   proxy.setErrorHandler((error: FastifyError | TollgateError, request, reply) => {
     if (error instanceof TollgateError) return sendError(error, request, reply)
@@ -93,7 +85,6 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   const { forwarder } = deps
   proxy.all('*', async (request, reply) => {
     const context = request.tollgate
-    if (forwarder === undefined) throw new TollgateError('no_upstream')
     // A client that leaves before the app answers must not keep the app working for no
     // one, nor hold the upstream pool open through a shutdown.
     const gone = new AbortController()

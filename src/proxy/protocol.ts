@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { TollgateError, type ErrorCode } from '../errors'
-import type { Logger, Metrics } from '../observe'
+import type { Listener, Logger, Metrics } from '../observe'
 
 /**
  * Answers for what Node's HTTP server handles before Fastify sees a request: a request
@@ -16,7 +16,7 @@ import type { Logger, Metrics } from '../observe'
  */
 
 export interface ProtocolOptions {
-  readonly listener: 'proxy' | 'admin'
+  readonly listener: Listener
   readonly metrics: Metrics
   readonly log: Logger
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { createContext } from '../../bench/context'
-import { nginxInstalled, startNginx } from '../../bench/nginx'
+import { limitReqBlock, nginxInstalled, startNginx } from '../../bench/nginx'
 import { parseOptions } from '../../bench/options'
 import { Procs } from '../../bench/procs'
 
@@ -27,7 +27,7 @@ t.test('nginx forwards every key to the upstream, refuses none, and its worker i
   })
   const { port } = upstream.address() as AddressInfo
   const ctx = createContext(parseOptions([]), procs, tmp)
-  const nginx = await startNginx(ctx, `http://127.0.0.1:${port}`)
+  const nginx = await startNginx(ctx, 'nginx', (listen) => limitReqBlock(listen, new URL(`http://127.0.0.1:${port}`)))
 
   const statuses: number[] = []
   for (let i = 0; i < 20; i++) {

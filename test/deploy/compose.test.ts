@@ -25,6 +25,7 @@ interface Service {
   depends_on?: Record<string, { condition: string }> | string[]
   healthcheck?: Healthcheck
   stop_grace_period?: string
+  profiles?: string[]
 }
 interface Compose { version?: string, services: Record<string, Service> }
 
@@ -95,8 +96,9 @@ t.test('docker-compose config -q accepts the file', async (t) => {
   t.equal(compose.version, undefined, 'no obsolete top-level version key')
 })
 
-t.test('the five services: app, tollgate, redis, prometheus, grafana', async (t) => {
-  t.same(Object.keys(services).sort(), ['app', 'grafana', 'prometheus', 'redis', 'tollgate'])
+t.test('the five services: app, tollgate, redis, prometheus, grafana; and nginx in the gateway profile', async (t) => {
+  t.same(Object.keys(services).sort(), ['app', 'grafana', 'nginx', 'prometheus', 'redis', 'tollgate'])
+  t.same(services.nginx.profiles, ['gateway'], 'nginx only with --profile gateway')
   t.equal(tollgate.build, '.', 'tollgate is built from this repository')
   t.equal(services.app.build, './examples/app', 'the demo app is built from examples/app')
   const { version } = JSON.parse(read('package.json')) as { version: string }

@@ -1,33 +1,21 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
 import { REPO_ROOT } from '../helpers/child'
 
-// The gateway examples call GET /v1/authorize, which tollgate does not serve yet: each
-// must say so at its top, so nobody deploys one and wonders why every request fails.
-// Their shape is checked here; they run for real once the decision API exists.
+// The gateway examples' shape. They run for real in test/proxy/nginx.test.ts (nginx) and
+// against their documented request shapes in test/proxy/gateways.test.ts (Traefik, Envoy).
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8')
-const NOT_WIRED = /^# NOT WIRED YET: needs the decision API\./
-
-const gatewayExamples = ['examples/nginx', 'examples/traefik'].flatMap((dir) =>
-  readdirSync(join(REPO_ROOT, dir)).map((name) => `${dir}/${name}`))
-
-t.test('every gateway example says it is not wired yet, on its first line', async (t) => {
-  t.ok(gatewayExamples.length >= 2, gatewayExamples.join(', '))
-  for (const file of gatewayExamples) {
-    const text = read(file)
-    t.match(text, NOT_WIRED, `${file} starts with the notice`)
-    t.match(text, /GET \/v1\/authorize/, `${file} names the missing endpoint`)
-  }
-})
 
 t.test('nginx: auth_request to /v1/authorize, refusals turned back into 429', async (t) => {
   const conf = read('examples/nginx/tollgate-auth-request.conf')
   t.match(conf, /^\s*auth_request \/_tollgate;/m, 'auth_request on the app\'s location')
   t.match(conf, /location = \/_tollgate \{[^}]*\binternal;[^}]*proxy_pass http:\/\/tollgate_decision\/v1\/authorize;/s, 'an internal location calls the decision API')
   t.match(conf, /proxy_pass_request_body off;/, 'without the body')
+  t.match(conf, /proxy_set_header X-Original-URI +\$request_uri;/, 'with the original URI')
+  t.match(conf, /proxy_set_header X-Original-Method +\$request_method;/, 'and method')
   t.match(conf, /error_page 403 = @rate_limited;/, 'the deny status (403: nginx makes a 500 of a 429) becomes a 429')
   t.match(conf, /location @rate_limited \{[^}]*return 429 /s)
   // Braces balance: a cheap guard against a broken block, nginx itself not being here.
@@ -98,4 +86,22 @@ t.test('Envoy: the ratelimit HTTP filter against tollgate\'s gRPC listener, ever
     const rule = rules.find((r) => r.match.length === entries.length && r.match.every((m, i) => m.key === entries[i]?.key && (m.value === undefined || m.value === entries[i]?.value)))
     t.ok(rule, `[${entries.map((e) => e.key).join(', ')}] has a tollgate rule`)
   }
+})
+
+t.test('Envoy ext_authz: an HTTP service behind path_prefix /v1/authorize, the key header allowed, failing closed', async (t) => {
+  interface Filter { name: string, typed_config: Record<string, unknown> }
+  const envoy = parse(read('examples/envoy/ext-authz.yaml')) as {
+    static_resources: {
+      listeners: Array<{ filter_chains: Array<{ filters: Array<{ typed_config: { http_filters: Filter[] } }> }> }>
+      clusters: Array<{ name: string }>
+    }
+  }
+  const filters = envoy.static_resources.listeners[0]?.filter_chains[0]?.filters[0]?.typed_config.http_filters ?? []
+  t.same(filters.map((f) => f.name), ['envoy.filters.http.ext_authz', 'envoy.filters.http.router'], 'ext_authz before the router')
+  const config = filters[0]?.typed_config as { '@type': string, failure_mode_allow: boolean, http_service: { server_uri: { cluster: string }, path_prefix: string, authorization_request: { allowed_headers: { patterns: Array<{ exact: string }> } } } }
+  t.equal(config['@type'], 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz')
+  t.equal(config.failure_mode_allow, false, 'an unreachable tollgate refuses, never lets through')
+  t.equal(config.http_service.path_prefix, '/v1/authorize')
+  t.ok(envoy.static_resources.clusters.some((c) => c.name === config.http_service.server_uri.cluster), 'the server_uri cluster exists')
+  t.ok(config.http_service.authorization_request.allowed_headers.patterns.some((p) => p.exact === 'x-api-key'), 'the key header reaches tollgate')
 })

@@ -12,6 +12,8 @@ export interface InProcess {
   readonly proxyPort: number
   readonly adminUrl: string
   readonly adminPort: number
+  /** `http://127.0.0.1:PORT` of the decision listener, when the config has `listen.decision`. */
+  readonly decisionUrl: string | undefined
   /** Every log line written so far, parsed. */
   readonly logs: Array<Record<string, unknown>>
   /** The Prometheus text of the registry, as `/metrics` would render it. */
@@ -49,16 +51,18 @@ export async function inProcess (t: Test, yaml: string): Promise<InProcess> {
     version: 'test',
     currentRuntime: () => runtime,
     forwarder,
+    decisionListener: config.listen.decision !== undefined,
     draining: () => false,
     reload: async () => { throw new Error('no reload in process') }
   })
   t.teardown(async () => {
-    await Promise.allSettled([app.proxy.close(), app.admin.close()])
+    await Promise.allSettled([app.proxy.close(), app.admin.close(), app.decision?.close()])
     await forwarder?.close()
     await stores.close()
   })
   await app.proxy.listen({ host: '127.0.0.1', port: 0 })
   await app.admin.listen({ host: '127.0.0.1', port: 0 })
+  await app.decision?.listen({ host: '127.0.0.1', port: 0 })
   const port = (instance: typeof app.proxy): number => {
     const address = instance.server.address()
     if (address === null || typeof address === 'string') throw new Error('not listening on TCP')
@@ -71,6 +75,7 @@ export async function inProcess (t: Test, yaml: string): Promise<InProcess> {
     proxyPort,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     adminPort,
+    decisionUrl: app.decision === undefined ? undefined : `http://127.0.0.1:${port(app.decision)}`,
     logs,
     metricsText: async () => await metrics.registry.metrics()
   }
