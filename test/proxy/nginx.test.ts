@@ -85,6 +85,7 @@ t.test('nginx auth_request with the shipped example', { skip: nginxMissing() }, 
     t.equal(app.requests.filter((r) => r.url.startsWith('/orders/')).length, 3, 'the refused request never reached the app')
     const forwarded = app.requests.find((r) => r.url === '/orders/0')
     t.equal(forwarded?.headers['x-tollgate-client'], 'acme', 'the app learns the client by name')
+    t.equal(forwarded?.headers['x-api-key'], undefined, 'and never sees the key')
   })
 
   t.test('an unknown key gets 401', async (t) => {
