@@ -106,7 +106,7 @@ t.test('check-config on a missing file: exit 1 and a clear message', async (t) =
   const result = await runCli(['check-config', file])
   t.equal(result.code, 1)
   t.equal(result.stdout, '')
-  t.equal(result.stderr, `${file}: 1 error(s)\n  ${file}: cannot read the file (ENOENT)\n`)
+  t.equal(result.stderr, `${file}: 1 error(s)\n  ${file}: cannot read the file: no such file (ENOENT)\n`)
 })
 
 t.test('hash-key prints the sha256 hex of the key and a newline', async (t) => {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { parseDocument } from 'yaml'
 import type { Config } from './schema'
+import { readConfigText } from './read'
 import { errorPath, formatPath, validateConfig } from './validate'
+import { parseYaml } from './yaml'
 
 export type LoadResult =
   | { ok: true, config: Config, hash: string, warnings: string[] }
@@ -49,18 +49,9 @@ export function textHash (text: string): string {
 
 /** Parses and validates config text; `source` names the file in error messages. */
 export function parseConfig (text: string, env: Env, source = 'config.yml'): LoadResult {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (document.errors.length > 0) {
-    return {
-      ok: false,
-      errors: document.errors.map((e) => {
-        const at = e.linePos?.[0]
-        const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
-        return at === undefined ? `${source}: ${message}` : `${source}:${at.line}:${at.col}: ${message}`
-      })
-    }
-  }
-  const raw: unknown = document.toJS()
+  const parsed = parseYaml(text, source)
+  if (!parsed.ok) return { ok: false, errors: parsed.errors }
+  const raw = parsed.value
   if (raw === null || raw === undefined) {
     // An editor's in-place write is briefly seen empty; that must never mean "no keys".
     return { ok: false, errors: [`${source}: the file is empty`] }
@@ -86,12 +77,8 @@ export function parseConfig (text: string, env: Env, source = 'config.yml'): Loa
 }
 
 export async function loadConfigFile (path: string, env: Env): Promise<LoadResult> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    return { ok: false, errors: [`${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`] }
-  }
-  const result = parseConfig(text, env, path)
-  return result.ok ? result : { ...result, hash: textHash(text) }
+  const read = await readConfigText(path)
+  if (!read.ok) return { ok: false, errors: [read.error] }
+  const result = parseConfig(read.text, env, path)
+  return result.ok ? result : { ...result, hash: textHash(read.text) }
 }

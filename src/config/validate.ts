@@ -27,6 +27,8 @@ function pointerSegments (pointer: string): string[] {
 }
 
 function show (value: unknown): string {
+  // JSON has no Infinity: `1e400` would be shown as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   return JSON.stringify(value) ?? String(value)
 }
 
