@@ -78,7 +78,8 @@ t.test('check-config on a good file: exit 0 and a summary without key material',
   t.match(result.stdout, /^ {4}POST \/v1\/upload\/\*: cost 10$/m)
   t.match(result.stdout, /^ {4}POST \/v1\/search: cost 1, own windows for free$/m)
 
-  t.equal(result.stderr, 'warning: key "demo" is in clear text in the config; store its sha256 instead (tollgate hash-key)\n')
+  t.equal(result.stderr, 'warning: key "demo" is in clear text in the config; store its sha256 instead (tollgate hash-key)\n' +
+    'warning: routes[1] ("POST /v1/upload/*"): cost 10 is more than plans.free[0].max (5): clients on plan free are always refused there\n')
   const everything = result.stdout + result.stderr
   t.notMatch(everything, DEMO_KEY, 'the clear key is never printed')
   t.notMatch(everything, ACME_KEY)

@@ -1,4 +1,5 @@
-export { ConfigSchema, durationMs, type Config, type WindowConfig } from './schema'
+export { ConfigSchema, type Config, type WindowConfig } from './schema'
+export { durationMs, MAX_AMOUNT } from './bounds'
 export { parseConfig, loadConfigFile, type LoadResult } from './load'
 export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from './live'
 export { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'

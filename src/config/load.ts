@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { Config } from './schema'
 import { readConfigText } from './read'
+import { routeWarnings } from './route-validate'
 import { errorPath, formatPath, validateConfig } from './validate'
 import { parseYaml } from './yaml'
 
@@ -65,7 +66,7 @@ export function parseConfig (text: string, env: Env, source = 'config.yml'): Loa
   const validation = validateConfig(expanded)
   if (validation.ok && envErrors.length === 0) {
     const hash = textHash(text)
-    return { ok: true, config: validation.config, hash, warnings: clearKeyWarnings(validation.config) }
+    return { ok: true, config: validation.config, hash, warnings: [...clearKeyWarnings(validation.config), ...routeWarnings(validation.config)] }
   }
   // A value left empty by a missing variable would only repeat the same error, at its
   // own path or, for a union such as `trust_proxy`, at the path of a value holding it.

@@ -36,6 +36,16 @@ t.test('an alias bomb, an oversized file and a deep nesting are rejected reloads
     t.equal(await limitInForce(tollgate), '200 10', `${name}: the old limits still decide`)
     t.match(await metrics(tollgate), { failure: failures, info: textHash(good) }, `${name}: counted as a failed reload`)
   }
+  // Finding 3 on the same process: values the limiter cannot honour are a rejected reload too.
+  const rejected = nextLog(tollgate, (l) => l.msg === REJECTED)
+  await tollgate.writeConfig(`${configWith(upstream.url, 2_000_000_000)}shutdown: { grace: 30d }\nredis: { url: "redis://127.0.0.1:1", timeout: 0s }\n`)
+  t.strictSame((await rejected).errors, [
+    'redis.timeout: "0s" must be at least 10ms',
+    'plans.free[0].max: 2000000000 must be at most 1000000000',
+    'shutdown.grace: "30d" must be at most 1h'
+  ], 'out-of-bounds values: each named with its bound')
+  t.equal(await limitInForce(tollgate), '200 10', 'out-of-bounds values: the old limits still decide')
+
   t.equal((await get(`${tollgate.adminUrl}/health/live`)).status, 200, 'alive')
   t.notOk(tollgate.logs().some((l) => l.level === 60), 'no fatal line')
   t.notMatch(tollgate.stderr(), /Warning|Error/, 'nothing on stderr')
