@@ -73,7 +73,7 @@ t.test('check-config on a good file: exit 0 and a summary without key material',
   t.match(result.stdout, /^ {4}anonymous: 10\/1m gcra$/m)
   t.match(result.stdout, /^ {4}free: 5\/1s gcra, 1000\/1d fixed$/m)
   t.match(result.stdout, /^ {4}pro: 100\/1s gcra$/m)
-  t.match(result.stdout, 'keys:     acme (pro), demo (free)')
+  t.match(result.stdout, 'keys:     2 (free 1, pro 1)\n    acme (pro), demo (free)\n')
   t.match(result.stdout, /^ {4}GET \/healthz: not limited$/m)
   t.match(result.stdout, /^ {4}POST \/v1\/upload\/\*: cost 10$/m)
   t.match(result.stdout, /^ {4}POST \/v1\/search: cost 1, own windows for free$/m)

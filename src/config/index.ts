@@ -5,3 +5,4 @@ export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from '.
 export { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
 export { watchConfig, type ConfigWatch } from './watch'
 export { API_KEY_ENTRY, type RlsConfig } from './rls-schema'
+export { keysSummary } from './summary'
