@@ -59,3 +59,11 @@ t.test('a BOM and YAML merge keys are read as the config they are', async (t) =>
   t.equal(result.code, 0, result.stderr)
   t.match(result.stdout, /pro: 50\/1s gcra/, 'the merged window, with its own max')
 })
+
+t.test('at start: an alias bomb is exit 1 with the file named, not a stack trace', async (t) => {
+  const file = join(t.testdir({}), 'config.yml')
+  await writeFile(file, aliasBomb())
+  const result = await runCli(['--config', file])
+  t.equal(result.code, 1)
+  t.equal(result.stderr, `tollgate: cannot start, ${file} has 1 error(s):\n  ${file}: too many aliases (more than 1000 nodes expanded through * references)\n`)
+})
