@@ -15,6 +15,9 @@ export const MAX_ALIAS_COUNT = 1000
 /** Nesting levels of the parsed value; the deepest the schema has is 7 (`rls.domains.d[0].match[0].key`). */
 export const MAX_DEPTH = 32
 
+/** A cycle (`&a [*a]`) nests without end: the same limit stops it, and the message says so. */
+const TOO_DEEP = `nested more than ${MAX_DEPTH} levels deep (or an alias inside its own anchor)`
+
 export type YamlResult = { ok: true, value: unknown } | { ok: false, errors: string[] }
 
 function located (source: string, error: YAMLError): string {
@@ -23,7 +26,7 @@ function located (source: string, error: YAMLError): string {
     ? `the tag ${error.message.replace(/^Unresolved tag: (\S+).*$/s, '$1').replace(/^tag:yaml\.org,2002:/, '!!')} is not supported (plain YAML values only)`
     : error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? error.message
   // The parser itself recurses: a deep enough file runs it out of stack, and it says so.
-  const clear = message.startsWith('Maximum call stack size exceeded') ? `nested more than ${MAX_DEPTH} levels deep` : message
+  const clear = message.startsWith('Maximum call stack size exceeded') ? TOO_DEEP : message
   return at === undefined ? `${source}: ${clear}` : `${source}:${at.line}:${at.col}: ${clear}`
 }
 
@@ -51,25 +54,27 @@ export function parseYaml (text: string, source: string): YamlResult {
   const problems = [...document.errors, ...document.warnings]
   if (problems.length > 0) return { ok: false, errors: problems.map((e) => located(source, e)) }
   const keyErrors: string[] = []
-  visit(document, {
-    Pair (_key, pair) {
-      // `? [a, b]: 1`: a JS object key can only be a string; yaml would stringify it.
-      if (isNode(pair.key) && !isScalar(pair.key)) {
-        const at = pair.key.range == null ? undefined : lineCounter.linePos(pair.key.range[0])
-        keyErrors.push(`${source}${at === undefined ? '' : `:${at.line}:${at.col}`}: a key must be a plain name, not a list or a mapping`)
-      }
-    }
-  })
-  if (keyErrors.length > 0) return { ok: false, errors: keyErrors }
   let value: unknown
   try {
+    visit(document, {
+      Pair (_key, pair) {
+        // `? [a, b]: 1`: a JS object key can only be a string; yaml would stringify it.
+        if (isNode(pair.key) && !isScalar(pair.key)) {
+          const at = pair.key.range == null ? undefined : lineCounter.linePos(pair.key.range[0])
+          keyErrors.push(`${source}${at === undefined ? '' : `:${at.line}:${at.col}`}: a key must be a plain name, not a list or a mapping`)
+        }
+      }
+    })
+    if (keyErrors.length > 0) return { ok: false, errors: keyErrors }
     value = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
   } catch (error) {
+    // visit and toJS recurse too; toJS also throws on an alias bomb, an alias before its
+    // anchor and a merge of a scalar.
     const message = error instanceof Error ? error.message : String(error)
     if (message.startsWith('Excessive alias count')) return { ok: false, errors: [`${source}: too many aliases (more than ${MAX_ALIAS_COUNT} nodes expanded through * references)`] }
-    if (error instanceof RangeError) return { ok: false, errors: [`${source}: nested more than ${MAX_DEPTH} levels deep`] }
+    if (error instanceof RangeError) return { ok: false, errors: [`${source}: ${TOO_DEEP}`] }
     return { ok: false, errors: [`${source}: ${message}`] }
   }
-  if (depthOf(value) > MAX_DEPTH) return { ok: false, errors: [`${source}: nested more than ${MAX_DEPTH} levels deep`] }
+  if (depthOf(value) > MAX_DEPTH) return { ok: false, errors: [`${source}: ${TOO_DEEP}`] }
   return { ok: true, value }
 }
