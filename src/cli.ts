@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isatty } from 'node:tty'
 import { parseArgs } from 'node:util'
-import { durationMs, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
+import { durationMs, keysSummary, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
 import type { LiveState, Shutdown } from './lifecycle'
 import { hashKey } from './hash-key'
 
@@ -33,7 +33,7 @@ function summary (config: Config, hash: string): string {
   for (const [plan, windows] of Object.entries(config.plans)) {
     lines.push(`    ${plan}: ${windows.map((w) => `${w.max}/${w.per} ${w.algorithm ?? config.algorithm}`).join(', ')}`)
   }
-  lines.push(`  keys:     ${config.keys.length === 0 ? '(none)' : config.keys.map((k) => `${k.name} (${k.plan})`).join(', ')}`)
+  lines.push(...keysSummary(config.keys))
   lines.push(config.routes.length === 0 ? '  routes:   (none)' : '  routes:')
   for (const route of config.routes) {
     const extra = Object.keys(route.plans ?? {})

@@ -73,12 +73,13 @@ t.test('check-config on a good file: exit 0 and a summary without key material',
   t.match(result.stdout, /^ {4}anonymous: 10\/1m gcra$/m)
   t.match(result.stdout, /^ {4}free: 5\/1s gcra, 1000\/1d fixed$/m)
   t.match(result.stdout, /^ {4}pro: 100\/1s gcra$/m)
-  t.match(result.stdout, 'keys:     acme (pro), demo (free)')
+  t.match(result.stdout, 'keys:     2 (free 1, pro 1)\n    acme (pro), demo (free)\n')
   t.match(result.stdout, /^ {4}GET \/healthz: not limited$/m)
   t.match(result.stdout, /^ {4}POST \/v1\/upload\/\*: cost 10$/m)
   t.match(result.stdout, /^ {4}POST \/v1\/search: cost 1, own windows for free$/m)
 
-  t.equal(result.stderr, 'warning: key "demo" is in clear text in the config; store its sha256 instead (tollgate hash-key)\n')
+  t.equal(result.stderr, 'warning: key "demo" is in clear text in the config; store its sha256 instead (tollgate hash-key)\n' +
+    'warning: routes[1] ("POST /v1/upload/*"): cost 10 is more than plans.free[0].max (5): clients on plan free are always refused there\n')
   const everything = result.stdout + result.stderr
   t.notMatch(everything, DEMO_KEY, 'the clear key is never printed')
   t.notMatch(everything, ACME_KEY)
@@ -106,7 +107,7 @@ t.test('check-config on a missing file: exit 1 and a clear message', async (t) =
   const result = await runCli(['check-config', file])
   t.equal(result.code, 1)
   t.equal(result.stdout, '')
-  t.equal(result.stderr, `${file}: 1 error(s)\n  ${file}: cannot read the file (ENOENT)\n`)
+  t.equal(result.stderr, `${file}: 1 error(s)\n  ${file}: cannot read the file: no such file (ENOENT)\n`)
 })
 
 t.test('hash-key prints the sha256 hex of the key and a newline', async (t) => {

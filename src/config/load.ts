@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { parseDocument } from 'yaml'
 import type { Config } from './schema'
+import { readConfigText } from './read'
+import { routeWarnings } from './route-validate'
 import { errorPath, formatPath, validateConfig } from './validate'
+import { parseYaml } from './yaml'
 
 export type LoadResult =
   | { ok: true, config: Config, hash: string, warnings: string[] }
@@ -49,18 +50,9 @@ export function textHash (text: string): string {
 
 /** Parses and validates config text; `source` names the file in error messages. */
 export function parseConfig (text: string, env: Env, source = 'config.yml'): LoadResult {
-  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
-  if (document.errors.length > 0) {
-    return {
-      ok: false,
-      errors: document.errors.map((e) => {
-        const at = e.linePos?.[0]
-        const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
-        return at === undefined ? `${source}: ${message}` : `${source}:${at.line}:${at.col}: ${message}`
-      })
-    }
-  }
-  const raw: unknown = document.toJS()
+  const parsed = parseYaml(text, source)
+  if (!parsed.ok) return { ok: false, errors: parsed.errors }
+  const raw = parsed.value
   if (raw === null || raw === undefined) {
     // An editor's in-place write is briefly seen empty; that must never mean "no keys".
     return { ok: false, errors: [`${source}: the file is empty`] }
@@ -74,7 +66,7 @@ export function parseConfig (text: string, env: Env, source = 'config.yml'): Loa
   const validation = validateConfig(expanded)
   if (validation.ok && envErrors.length === 0) {
     const hash = textHash(text)
-    return { ok: true, config: validation.config, hash, warnings: clearKeyWarnings(validation.config) }
+    return { ok: true, config: validation.config, hash, warnings: [...clearKeyWarnings(validation.config), ...routeWarnings(validation.config)] }
   }
   // A value left empty by a missing variable would only repeat the same error, at its
   // own path or, for a union such as `trust_proxy`, at the path of a value holding it.
@@ -86,12 +78,8 @@ export function parseConfig (text: string, env: Env, source = 'config.yml'): Loa
 }
 
 export async function loadConfigFile (path: string, env: Env): Promise<LoadResult> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    return { ok: false, errors: [`${path}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? String(error)})`] }
-  }
-  const result = parseConfig(text, env, path)
-  return result.ok ? result : { ...result, hash: textHash(text) }
+  const read = await readConfigText(path)
+  if (!read.ok) return { ok: false, errors: [read.error] }
+  const result = parseConfig(read.text, env, path)
+  return result.ok ? result : { ...result, hash: textHash(read.text) }
 }

@@ -2,7 +2,8 @@ import { API_KEY_ENTRY } from './rls-schema'
 
 /**
  * What the `rls` schema cannot say: plans that exist, a rule that knows whose budget it
- * spends, `replaces` naming rules of its domain, a `listen.grpc` that can be bound.
+ * spends, `replaces` naming rules of its domain (listen.grpc is checked with the other
+ * listeners, in listen-validate.ts).
  * Like the other cross-checks it skips what is malformed (the schema named it).
  */
 
@@ -10,32 +11,6 @@ type Loose = Record<string, unknown>
 const isRecord = (value: unknown): value is Loose =>
   value !== null && typeof value === 'object' && !Array.isArray(value)
 const listOf = (value: unknown): unknown[] => Array.isArray(value) ? value : []
-
-function portOf (address: unknown): { host: string, port: number } | undefined {
-  if (typeof address !== 'string') return undefined
-  const colon = address.lastIndexOf(':')
-  const port = Number(address.slice(colon + 1))
-  return colon === -1 || !Number.isInteger(port) ? undefined : { host: address.slice(0, colon), port }
-}
-
-const WILDCARD = new Set(['', '0.0.0.0', '[::]'])
-
-function listenChecks (listen: unknown): string[] {
-  if (!isRecord(listen)) return []
-  const grpc = portOf(listen.grpc)
-  if (grpc === undefined) return []
-  if (grpc.port > 65535) return [`listen.grpc: "${String(listen.grpc)}" has a port above 65535`]
-  const errors: string[] = []
-  for (const other of ['proxy', 'admin']) {
-    // The defaults apply when the key is absent; port 0 means "any free port".
-    const theirs = portOf(listen[other] ?? (other === 'proxy' ? '0.0.0.0:8080' : '0.0.0.0:9464'))
-    if (theirs === undefined || grpc.port === 0 || theirs.port !== grpc.port) continue
-    if (theirs.host === grpc.host || WILDCARD.has(theirs.host) || WILDCARD.has(grpc.host)) {
-      errors.push(`listen.grpc: "${String(listen.grpc)}" uses the port of listen.${other}`)
-    }
-  }
-  return errors
-}
 
 function ruleChecks (rule: Loose, at: string, plans: ReadonlySet<string> | undefined, names: ReadonlySet<string>): string[] {
   const errors: string[] = []
@@ -66,7 +41,7 @@ function matchSignature (rule: Loose): string {
 }
 
 export function rlsChecks (document: Loose, plans: ReadonlySet<string> | undefined): string[] {
-  const errors = listenChecks(document.listen)
+  const errors: string[] = []
   const rls = document.rls
   if (!isRecord(rls) || !isRecord(rls.domains)) return errors
   for (const [domain, rules] of Object.entries(rls.domains)) {

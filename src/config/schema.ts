@@ -1,6 +1,7 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
 import { AdminSchema } from './admin-schema'
 import { DecisionSchema } from './schema-decision'
+import { MAX_AMOUNT } from './bounds'
 import { RlsSchema } from './rls-schema'
 
 /**
@@ -13,8 +14,13 @@ import { RlsSchema } from './rls-schema'
 
 /** Integer with a unit: `0s`, `500ms`, `30s`, `5m`, `1h`, `1d`. */
 export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$'
-const Duration = (defaultValue?: string): TString =>
-  Type.String({ format: 'duration', ...(defaultValue === undefined ? {} : { default: defaultValue }) })
+/**
+ * Every duration names the least and the most its consumer can honour (validate.ts
+ * checks the `minDuration` / `maxDuration` keywords; bounds.ts says why each ceiling).
+ */
+interface DurationBounds { readonly min: string, readonly max: string, readonly default?: string }
+const Duration = (bounds: DurationBounds): TString =>
+  Type.String({ format: 'duration', minDuration: bounds.min, maxDuration: bounds.max, ...(bounds.default === undefined ? {} : { default: bounds.default }) })
 
 const Algorithm = Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')])
 
@@ -24,9 +30,9 @@ const Name = Type.String({ pattern: NAME_PATTERN, errorMessage: 'is not a valid 
 
 const Window = Type.Object({
   /** Requests (or cost units) allowed per window. */
-  max: Type.Integer({ minimum: 1 }),
-  /** Window length; must be more than zero. */
-  per: Duration(),
+  max: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT }),
+  /** Window length: a year at most (`fixed` windows are multiples of it since the epoch). */
+  per: Duration({ min: '1ms', max: '365d' }),
   /** Overrides the top-level `algorithm` for this window. */
   algorithm: Type.Optional(Algorithm)
 }, { additionalProperties: false })
@@ -57,7 +63,7 @@ const Route = Type.Object({
   /** `false`: no identity check, no limit, no decision recorded. */
   limit: Type.Boolean({ default: true }),
   /** Units each matching request spends in every window. */
-  cost: Type.Integer({ minimum: 1, default: 1 }),
+  cost: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT, default: 1 }),
   /** Extra windows per plan, checked in addition to the plan's own. */
   plans: Type.Optional(PlanMap)
 }, { additionalProperties: false })
@@ -77,20 +83,20 @@ export const ConfigSchema = Type.Object({
   upstream: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', errorMessage: 'must be an http:// or https:// URL' }),
     /** No response headers within this time → 504. */
-    timeout: Duration('30s')
+    timeout: Duration({ min: '10ms', max: '1h', default: '30s' })
   }, { additionalProperties: false })),
   upstream_health: Type.Object({
     /** GET this path (2xx/3xx = up); without it, a TCP connect to the upstream's port. */
     path: Type.Optional(Type.String({ pattern: '^/\\S*$', errorMessage: 'must be a path starting with /' })),
-    /** How often `tollgate_upstream_up` is refreshed. */
-    interval: Duration('5s'),
+    /** How often `tollgate_upstream_up` is refreshed; at least 1 s, as kubelet probes (`0s` was ~350 connects a second). */
+    interval: Duration({ min: '1s', max: '1h', default: '5s' }),
     /** One check's limit; past it the upstream counts as down. */
-    timeout: Duration('1s')
+    timeout: Duration({ min: '10ms', max: '1m', default: '1s' })
   }, { additionalProperties: false, default: {} }),
   redis: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^rediss?://\\S+$', errorMessage: 'must be a redis:// or rediss:// URL', secret: true }),
-    /** Per-command timeout; tens of ms gives false timeouts on a busy machine. */
-    timeout: Duration('250ms')
+    /** Per-command timeout; tens of ms gives false timeouts on a busy machine (`0s` refused nearly every request). */
+    timeout: Duration({ min: '10ms', max: '1m', default: '250ms' })
   }, { additionalProperties: false })),
   on_redis_error: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('local')], { default: 'allow' }),
   /**
@@ -117,21 +123,13 @@ export const ConfigSchema = Type.Object({
   rls: Type.Optional(RlsSchema),
   /** How the decision API (`/v1/authorize`) answers a refusal. */
   decision: DecisionSchema,
+  // drain_delay + grace is one timer: together at most 2 h, far below Node's timer limit.
   shutdown: Type.Object({
-    grace: Duration('30s'),
-    drain_delay: Duration('5s')
+    grace: Duration({ min: '0s', max: '1h', default: '30s' }),
+    drain_delay: Duration({ min: '0s', max: '1h', default: '5s' })
   }, { additionalProperties: false, default: {} }),
   admin: AdminSchema
 }, { additionalProperties: false })
 
 export type Config = Static<typeof ConfigSchema>
 export type WindowConfig = Static<typeof Window>
-
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
-
-/** `30s` → 30000. Only called on values the schema already accepted. */
-export function durationMs (value: string): number {
-  const match = /^([0-9]+)(ms|s|m|h|d)$/.exec(value)
-  if (match === null) throw new Error(`"${value}" is not a duration`)
-  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS]
-}

@@ -1,15 +1,30 @@
 import { createHash } from 'node:crypto'
 import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
+import { listenChecks } from './listen-validate'
 import { rlsChecks } from './rls-validate'
-import { ConfigSchema, DURATION_PATTERN, durationMs, type Config } from './schema'
+import { routeChecks } from './route-validate'
+import { durationMs } from './bounds'
+import { ConfigSchema, DURATION_PATTERN, type Config } from './schema'
 
+const DURATION = new RegExp(DURATION_PATTERN)
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
 // TypeBox marks schemas with symbol keys Ajv never sees; `errorMessage` is our own
 // annotation for the message of a pattern or union failure.
 ajv.addKeyword({ keyword: 'errorMessage', schemaType: 'string' })
 ajv.addKeyword({ keyword: 'secret', schemaType: 'boolean' })
 ajv.addFormat('duration', new RegExp(DURATION_PATTERN))
+// A value that is no duration fails `format` and is skipped here.
+const durationBound = (keyword: string, holds: (ms: number, bound: number) => boolean): void => {
+  ajv.addKeyword({
+    keyword,
+    type: 'string',
+    schemaType: 'string',
+    validate: (bound: string, data: string) => !DURATION.test(data) || holds(durationMs(data), durationMs(bound))
+  })
+}
+durationBound('minDuration', (ms, bound) => ms >= bound)
+durationBound('maxDuration', (ms, bound) => ms <= bound)
 const validateSchema = ajv.compile<Config>(ConfigSchema)
 
 /** `/plans/free/1/per` → `plans.free[1].per` */
@@ -27,6 +42,8 @@ function pointerSegments (pointer: string): string[] {
 }
 
 function show (value: unknown): string {
+  // JSON has no Infinity: `1e400` would be shown as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value)
   return JSON.stringify(value) ?? String(value)
 }
 
@@ -47,6 +64,12 @@ function describe (error: ErrorObject): string {
     }
     case 'required':
       return 'is required'
+    case 'minimum':
+    case 'minDuration':
+      return `${shown(error)} must be at least ${String(error.schema)}`
+    case 'maximum':
+    case 'maxDuration':
+      return `${shown(error)} must be at most ${String(error.schema)}`
     case 'format':
       return error.params.format === 'duration'
         ? `${shown(error)} ${NOT_A_DURATION}`
@@ -89,18 +112,7 @@ const stringAt = (value: unknown, key: string): string | undefined => {
   const found = isRecord(value) ? value[key] : undefined
   return typeof found === 'string' ? found : undefined
 }
-const DURATION = new RegExp(DURATION_PATTERN)
 const SHA256 = /^[0-9a-fA-F]{64}$/
-
-function zeroWindows (plans: unknown, at: string): string[] {
-  if (!isRecord(plans)) return []
-  return Object.entries(plans).flatMap(([plan, windows]) => listOf(windows).flatMap((w, i) => {
-    const per = stringAt(w, 'per')
-    return per !== undefined && DURATION.test(per) && durationMs(per) === 0
-      ? [`${at}${plan}[${i}].per: "${per}" must be more than zero`]
-      : []
-  }))
-}
 
 /**
  * What a JSON schema cannot say: references between sections and unique names. It
@@ -109,7 +121,7 @@ function zeroWindows (plans: unknown, at: string): string[] {
  */
 function crossChecks (document: unknown): string[] {
   if (!isRecord(document)) return []
-  const errors = zeroWindows(document.plans, 'plans.')
+  const errors: string[] = []
   // Without a usable `plans` every reference would be reported as unknown: noise.
   const plans = isRecord(document.plans) ? new Set(Object.keys(document.plans)) : undefined
   const names = new Set<string>()
@@ -145,14 +157,9 @@ function crossChecks (document: unknown): string[] {
         if (!plans.has(plan)) errors.push(`routes[${i}].plans.${plan}: "${plan}" is not a plan in plans`)
       }
     }
-    errors.push(...zeroWindows(extra, `routes[${i}].plans.`))
   })
   // The pattern allows five digits; listen() would throw on the rest, after check-config said OK.
-  for (const listener of ['proxy', 'admin', 'decision']) {
-    const address = stringAt(document.listen, listener)
-    const port = address === undefined ? 0 : Number(address.slice(address.lastIndexOf(':') + 1))
-    if (port > 65535) errors.push(`listen.${listener}: "${address}" has a port above 65535`)
-  }
+  errors.push(...listenChecks(document.listen))
   // The schema only knows "a list of strings"; proxy-addr decides what it accepts, and
   // would otherwise throw when the config is applied, after check-config said OK.
   listOf(document.trust_proxy).forEach((entry, i) => {
@@ -181,9 +188,11 @@ export type Validation = { ok: true, config: Config } | { ok: false, errors: str
 
 /** Validates (and fills defaults into) a parsed document; reports every error at once. */
 export function validateConfig (document: unknown): Validation {
+  // Before the schema fills in defaults: these checks need what the file says.
+  const written = routeChecks(document)
   const valid = validateSchema(document)
   const shapeErrors = valid ? [] : schemaErrors(validateSchema.errors ?? [])
   const reported = new Set(shapeErrors.map(errorPath))
-  const errors = [...shapeErrors, ...crossChecks(document).filter((e) => !reported.has(errorPath(e)))]
+  const errors = [...shapeErrors, ...[...written, ...crossChecks(document)].filter((e) => !reported.has(errorPath(e)))]
   return valid && errors.length === 0 ? { ok: true, config: document } : { ok: false, errors }
 }

@@ -4,6 +4,12 @@ import { dirname } from 'node:path'
 export interface WatchOptions {
   /** Quiet time after the last event before `onChange` runs: editors write in bursts. Default 200 ms. */
   readonly debounceMs?: number
+  /**
+   * The longest an event waits for that quiet time. A file written every 50 ms in the
+   * same directory (a log, a lock) would otherwise restart the debounce forever and
+   * leave a real edit to the poll. Default 1 s.
+   */
+  readonly maxWaitMs?: number
   /** Safety net for filesystems whose events are lost (network mounts): `onChange` this often. Default 10 s. */
   readonly pollMs?: number
   /**
@@ -23,16 +29,26 @@ export interface ConfigWatch {
  * directory, not the file: a watch on the file goes deaf after the first atomic rename
  * (editors, deploy tools), and a Kubernetes ConfigMap update swaps the `..data` symlink
  * so its events name `..data`, `..data_tmp` and a `..<timestamp>` directory, never the
- * file. So events are not filtered by name, and the path is not resolved to its target
- * (that target is the directory the next swap deletes). The receiver dedupes by content
- * hash, so a spurious call costs one read of the file.
+ * file. So events are not filtered by name (nor could a name filter know that config.yml
+ * links to a sibling file), and the path is not resolved to its target (that target is
+ * the directory the next swap deletes). The receiver dedupes by content hash, so a
+ * spurious call costs one read of the file; a busy directory costs one read per maxWaitMs.
  */
 export function watchConfig (path: string, onChange: () => void, options: WatchOptions = {}): ConfigWatch {
   const debounceMs = options.debounceMs ?? 200
+  const maxWaitMs = options.maxWaitMs ?? 1000
   let timer: NodeJS.Timeout | undefined
+  /** When the first event not yet answered came (monotonic ms). */
+  let pendingSince: number | undefined
+  const fire = (): void => {
+    pendingSince = undefined
+    onChange()
+  }
   const schedule = (): void => {
+    const now = performance.now()
+    pendingSince ??= now
     clearTimeout(timer)
-    timer = setTimeout(onChange, debounceMs)
+    timer = setTimeout(fire, Math.max(0, Math.min(debounceMs, pendingSince + maxWaitMs - now)))
     timer.unref()
   }
 

@@ -1,3 +1,4 @@
+import { MAX_AMOUNT } from '../config'
 import { InvalidLimitRequestError } from './store-errors'
 import type { GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
 
@@ -12,8 +13,6 @@ const UNIT = 1_000_000
 /** Roughly 100 000 client windows in a few tens of MB. */
 const DEFAULT_MAX_ENTRIES = 100_000
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000
-/** Keeps `max * UNIT` and `cost * UNIT` exact in a double. */
-export const MAX_AMOUNT = 1e9
 
 export interface MemoryStoreOptions {
   /** Entries kept at most; when full, the least recently written goes. Default 100 000. */

@@ -25,5 +25,6 @@ t.test('listen.decision: HOST:PORT, with an upstream', async (t) => {
   t.same(errors(`${BASE}${UPSTREAM}listen: { decision: 127.0.0.1:8082 }\n`), [])
   t.match(errors(`${BASE}listen: { decision: 127.0.0.1:8082 }\n`), [/^listen\.decision: needs an upstream/])
   t.match(errors(`${BASE}${UPSTREAM}listen: { decision: localhost }\n`), [/^listen\.decision: .*HOST:PORT/])
-  t.match(errors(`${BASE}${UPSTREAM}listen: { decision: 127.0.0.1:99999 }\n`), [/^listen\.decision: .*port above 65535/])
+  t.match(errors(`${BASE}${UPSTREAM}listen: { decision: 127.0.0.1:99999 }\n`), [/^listen\.decision: .*(65535|port)/])
+  t.match(errors(`${BASE}${UPSTREAM}listen: { proxy: 0.0.0.0:8080, decision: 127.0.0.1:8080 }\n`), [/^listen\.decision: .*listen\.proxy/], 'not the port of another listener')
 })

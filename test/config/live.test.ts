@@ -120,7 +120,7 @@ t.test('a file that does not parse or validate is never built', async (t) => {
   await h.write(`${LISTEN}plans: { free: [ { max: 0, per: 1x } ] }\n`)
   const schema = await h.live.reload('watch')
   t.strictSame(schema.result === 'failure' ? [...schema.errors].sort() : schema, [
-    'plans.free[0].max: 0 must be >= 1',
+    'plans.free[0].max: 0 must be at least 1',
     'plans.free[0].per: "1x" is not a duration (an integer with ms, s, m, h or d: 500ms, 30s, 5m, 1d)'
   ])
   await h.write('')
@@ -134,7 +134,7 @@ t.test('a missing file is a failure, not a crash, reported once', async (t) => {
   const h = await harness(t, plan(2))
   await unlink(h.path)
   const result = await h.live.reload('watch')
-  t.strictSame(result, { result: 'failure', errors: [`${h.path}: cannot read the file (ENOENT)`] })
+  t.strictSame(result, { result: 'failure', errors: [`${h.path}: cannot read the file: no such file (ENOENT)`] })
   t.equal((await h.live.reload('watch')).result, 'unchanged', 'reported once to the watch, not at every poll')
   t.equal((await h.live.reload('SIGHUP', { repeat: true })).result, 'failure', 'and again when asked')
   await writeFile(h.path, plan(6))

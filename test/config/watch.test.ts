@@ -188,3 +188,29 @@ t.test('the defaults: 200 ms debounce', async (t) => {
   const waited = Date.now() - started
   t.ok(waited >= 190 && waited < 1500, `called ${waited} ms after the write`)
 })
+
+t.test('a file written every 50 ms beside it does not hold a real change back (issue 9, finding 6)', async (t) => {
+  const dir = await tempDir(t)
+  const path = join(dir, 'config.yml')
+  await writeFile(path, 'a: 1\n')
+  const seen = counter(t)
+  // The defaults: 200 ms debounce, 1 s cap.
+  watchFor(t, path, seen.onChange)
+  let writing = true
+  const writer = (async () => {
+    for (let i = 0; writing; i++) {
+      await writeFile(join(dir, 'app.log'), `line ${i}\n`)
+      await sleep(50)
+    }
+  })()
+  t.teardown(async () => { writing = false; await writer })
+  await sleep(1500)
+  const before = seen.calls
+  const started = Date.now()
+  await writeFile(path, 'a: 2\n')
+  await seen.next(3000)
+  const took = Date.now() - started
+  t.ok(took <= 1200, `the change was seen after ${took} ms, with the writer still going`)
+  t.ok(before >= 1, `the busy directory still wakes it, capped: ${before} calls in 1.5 s`)
+  t.ok(before <= 3, 'at most about one call a second, not one per write')
+})

@@ -6,7 +6,7 @@ import { compilePolicy, type Policy } from '../../src/limits/policy'
 // apps route to one handler must get one rule.
 
 function policy (routes: string): Policy {
-  const parsed = parseConfig(`plans: { free: [ { max: 5, per: 1s } ] }\nroutes:\n${routes}`, {}, 'policy.yml')
+  const parsed = parseConfig(`plans: { free: [ { max: 10, per: 1s } ] }\nroutes:\n${routes}`, {}, 'policy.yml')
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
   return compilePolicy(parsed.config)
 }
