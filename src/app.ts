@@ -3,7 +3,7 @@ import type { ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
 import { TollgateError } from './errors'
-import { buildProxy, clientErrorHandler, refuseTunnels, type Forwarder } from './proxy'
+import { buildProxy, clientErrorHandler, HTTP_SERVER_OPTIONS, refuseTunnels, type Forwarder } from './proxy'
 
 export interface AppDeps {
   readonly log: Logger
@@ -41,7 +41,8 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
       metrics: deps.metrics,
       describe: (request) => ({ route: request.routeOptions.url ?? 'unmatched' })
     }),
-    clientErrorHandler: clientErrorHandler({ listener: 'admin', metrics: deps.metrics, log: deps.log })
+    clientErrorHandler: clientErrorHandler({ listener: 'admin', metrics: deps.metrics, log: deps.log }),
+    http: HTTP_SERVER_OPTIONS
   })
   refuseTunnels(admin, { listener: 'admin', metrics: deps.metrics, log: deps.log })
   // Fastify's own 404 and 400 bodies have another shape than every other answer of ours.

@@ -1,5 +1,6 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
 import { RlsSchema } from './rls-schema'
+import { ServerSchema } from './schema-server'
 
 /**
  * The one source of truth for config.yml: Ajv validates against it (and fills in the
@@ -64,6 +65,7 @@ export const ConfigSchema = Type.Object({
     /** Envoy's RateLimitService over gRPC (`rls`); no listener without it. */
     grpc: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 0.0.0.0:8081' }))
   }, { additionalProperties: false, default: {} }),
+  server: ServerSchema,
   upstream: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', errorMessage: 'must be an http:// or https:// URL' }),
     /** No response headers within this time → 504. */

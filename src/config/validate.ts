@@ -3,6 +3,7 @@ import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
 import { rlsChecks } from './rls-validate'
 import { ConfigSchema, DURATION_PATTERN, durationMs, type Config } from './schema'
+import { serverChecks } from './server-validate'
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
 // TypeBox marks schemas with symbol keys Ajv never sees; `errorMessage` is our own
@@ -164,6 +165,7 @@ function crossChecks (document: unknown): string[] {
     }
   })
   errors.push(...rlsChecks(document, plans))
+  errors.push(...serverChecks(document.server))
   return errors
 }
 

@@ -7,12 +7,14 @@ import { RequestContext } from './context'
 import { registerEnforcement } from './enforce'
 import type { Forwarder } from './forward'
 import { setRateLimitHeaders } from './headers'
+import { HTTP_SERVER_OPTIONS, reportDroppedConnections } from './listener'
 import { clientErrorHandler, refuseTunnels } from './protocol'
 
 export { Forwarder, type UpstreamOptions } from './forward'
 export { RequestContext } from './context'
 export { probeUpstream, type ProbeResult } from './probe'
 export { clientErrorHandler, refuseTunnels, type ProtocolOptions } from './protocol'
+export { applyServerSettings, HTTP_SERVER_OPTIONS } from './listener'
 
 export interface ProxyDeps {
   readonly log: Logger
@@ -48,6 +50,8 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
+    // Timeouts and the connection cap come from `server:` (applyServerSettings).
+    http: HTTP_SERVER_OPTIONS,
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
     // A path the router cannot decode (`/%zz`) reaches no hook, route or error handler;
     // Fastify would answer it in its own shape.
@@ -61,6 +65,7 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     clientErrorHandler: clientErrorHandler({ listener: 'proxy', metrics: deps.metrics, log: deps.log })
   })
   refuseTunnels(proxy, { listener: 'proxy', metrics: deps.metrics, log: deps.log })
+  reportDroppedConnections(proxy.server, deps.log)
   proxy.removeAllContentTypeParsers()
   proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
   // Fastify routes only the common methods (its own 404 for PURGE, PROPFIND, LINK...)
