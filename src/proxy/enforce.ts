@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import { normaliseTarget, overriddenMethod, OVERLOADED_RETRY_SECONDS, type Runtime } from '../limits'
 import { RequestContext } from './context'
+import { upgradeRefusal } from './upgrade'
 
 /**
  * Identity and limits on the proxy instance, in this order on every request:
@@ -51,6 +52,12 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     if (request.method === 'OPTIONS' && request.url === '*') {
       request.tollgate = new RequestContext(runtime, undefined, '*')
       reply.code(200).header('content-length', 0).send()
+      return
+    }
+    const notTunnelled = upgradeRefusal(request.raw)
+    if (notTunnelled !== undefined) {
+      request.tollgate = new RequestContext(runtime, undefined, undefined)
+      done(new TollgateError('bad_request', {}, notTunnelled))
       return
     }
     const target = normaliseTarget(request.url)
