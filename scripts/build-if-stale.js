@@ -3,7 +3,9 @@
 // `npm start` and `prepare` used to run tsc every time (~7 s before the first answer,
 // and `npx tollgate` in this repo re-runs `prepare`). This builds dist/ only when it is
 // missing or older than an input: a source file, a folder (a file deleted or renamed
-// changes its folder), the tsconfigs or package.json. `--force` always builds.
+// changes its folder), the tsconfigs or package.json. `npm run build` (plain tsc, as
+// the Dockerfile runs it) always builds, and leaves the stamp alone: the next start
+// then builds once more, which is slow but never wrong.
 //
 // The stamp is written only after tsc succeeded, so a failed build is retried on the
 // next start instead of leaving a half-built dist/ that looks fresh.
@@ -57,9 +59,9 @@ function build (root) {
   return 0
 }
 
-function main (argv) {
+function main () {
   const root = process.cwd()
-  const reason = argv.includes('--force') ? 'asked to (--force)' : staleReason(root)
+  const reason = staleReason(root)
   if (reason === undefined) {
     process.stderr.write('build: dist/ is up to date\n')
     return 0
@@ -70,4 +72,4 @@ function main (argv) {
 
 module.exports = { staleReason }
 
-if (require.main === module) process.exitCode = main(process.argv.slice(2))
+if (require.main === module) process.exitCode = main()

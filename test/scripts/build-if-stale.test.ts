@@ -24,8 +24,8 @@ function project (t: Test): string {
   return root
 }
 
-function run (root: string, ...args: string[]): { status: number | null, stderr: string } {
-  const result = spawnSync(process.execPath, [SCRIPT, ...args], { cwd: root, encoding: 'utf8' })
+function run (root: string): { status: number | null, stderr: string } {
+  const result = spawnSync(process.execPath, [SCRIPT], { cwd: root, encoding: 'utf8' })
   return { status: result.status, stderr: result.stderr }
 }
 
@@ -86,12 +86,4 @@ t.test('a failed build leaves no stamp, so the next start tries again', async (t
   const failed = run(root)
   t.not(failed.status, 0, 'tsc failed')
   t.match(staleReason(root), /has not been built/)
-})
-
-t.test('--force builds even when dist/ is up to date', async (t) => {
-  const root = project(t)
-  t.equal(run(root).status, 0)
-  const forced = run(root, '--force')
-  t.equal(forced.status, 0)
-  t.match(forced.stderr, /asked to \(--force\); running tsc/)
 })
