@@ -69,7 +69,8 @@ function switchingHead (answer: Extract<UpgradeAnswer, { upgraded: true }>, extr
 export function splice (raw: IncomingMessage, answer: Extract<UpgradeAnswer, { upgraded: true }>, extra: Iterable<readonly [string, string]>): void {
   const client = pending.get(raw)
   pending.delete(raw)
-  if (client === undefined) {
+  // The client may have gone while the app was answering: its `close` has passed.
+  if (client === undefined || client.socket.destroyed) {
     answer.socket.destroy()
     return
   }

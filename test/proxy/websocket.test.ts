@@ -21,14 +21,22 @@ interface WsApp {
   readonly url: string
   /** Every handshake the app received. */
   readonly handshakes: Handshake[]
+  /** WebSockets the app accepted, and how many of them have closed since. */
+  readonly sockets: { opened: number, closed: number }
 }
 
-/** Echoes every message back, prefixed `echo:`; `/forbidden` answers 403 without switching. */
+/**
+ * Echoes every message back, prefixed `echo:`; `/forbidden` answers 403 without
+ * switching; `/slow-switch` switches after 500 ms.
+ */
 async function startWsApp (t: Test): Promise<WsApp> {
   const handshakes: Handshake[] = []
+  const sockets = { opened: 0, closed: 0 }
   const server = createServer((_req, res) => { res.end('plain') })
   const wss = new WebSocketServer({ noServer: true })
   wss.on('connection', (socket) => {
+    sockets.opened++
+    socket.once('close', () => { sockets.closed++ })
     socket.on('message', (data: Buffer) => { socket.send(`echo:${data.toString('utf8')}`) })
   })
   server.on('upgrade', (req: IncomingMessage, socket, head) => {
@@ -37,7 +45,9 @@ async function startWsApp (t: Test): Promise<WsApp> {
       socket.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 6\r\nconnection: close\r\n\r\nno way')
       return
     }
-    wss.handleUpgrade(req, socket, head, (ws) => { wss.emit('connection', ws, req) })
+    const accept = (): void => { wss.handleUpgrade(req, socket, head, (ws) => { wss.emit('connection', ws, req) }) }
+    if (req.url === '/slow-switch') setTimeout(accept, 500)
+    else accept()
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   t.teardown(async () => {
@@ -45,7 +55,7 @@ async function startWsApp (t: Test): Promise<WsApp> {
     server.closeAllConnections()
     await new Promise((resolve) => server.close(resolve))
   })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handshakes }
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handshakes, sockets }
 }
 
 const KEY = 'ws-key-4f1c'
@@ -152,6 +162,18 @@ t.test("the app's refusal of a handshake reaches the client as the app wrote it"
   const outcome = await connectWs(t, tg, '/forbidden', { 'x-api-key': KEY })
   t.match(outcome, { opened: false, status: 403, body: 'no way' })
   t.equal(app.handshakes.length, 1)
+})
+
+t.test('a client that leaves before the app switched leaves no tunnel open to the app', async (t) => {
+  const app = await startWsApp(t)
+  const tg = await startTollgate(t, { configYaml: config(app.url), readyTimeoutMs: 30_000 })
+  const port = Number(new URL(tg.proxyUrl).port)
+  // Gone after 100 ms; the app switches at 500 ms.
+  await rawExchange(port, 'GET /slow-switch HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n' +
+    `sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nx-api-key: ${KEY}\r\n\r\n`, 100)
+  await sleep(1500)
+  t.equal(app.sockets.opened, 1, 'the app switched')
+  t.equal(app.sockets.closed, 1, 'and tollgate closed its side, with no client left to join it to')
 })
 
 t.test('h2c and other upgrades are refused with 400, never sent on; the same request without Upgrade is forwarded', async (t) => {
