@@ -4,7 +4,7 @@ import type { ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
 import { TollgateError } from './errors'
-import { buildDecision, buildProxy, clientErrorHandler, refuseTunnels, type Forwarder } from './proxy'
+import { buildDecision, buildProxy, clientErrorHandler, HTTP_SERVER_OPTIONS, refuseTunnels, type Forwarder } from './proxy'
 
 export interface AppDeps {
   readonly log: Logger
@@ -50,7 +50,8 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
       metrics: deps.metrics,
       describe: (request) => ({ route: request.routeOptions.url ?? 'unmatched' })
     }),
-    clientErrorHandler: clientErrorHandler({ listener: 'admin', metrics: deps.metrics, log: deps.log })
+    clientErrorHandler: clientErrorHandler({ listener: 'admin', metrics: deps.metrics, log: deps.log }),
+    http: HTTP_SERVER_OPTIONS
   })
   refuseTunnels(admin, { listener: 'admin', metrics: deps.metrics, log: deps.log })
   // Before any route: every route but GET/HEAD is guarded from the moment it is added.

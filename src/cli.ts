@@ -81,7 +81,7 @@ async function serve (configPath: string): Promise<void> {
   }
   const { config } = loaded
   // Loaded here, not at the top: one-shot commands (check-config, hash-key) stay fast.
-  const [{ default: closeWithGrace }, { buildApp }, limits, observe, lifecycle, { Forwarder, probeUpstream }] = await Promise.all([
+  const [{ default: closeWithGrace }, { buildApp }, limits, observe, lifecycle, { applyServerSettings, Forwarder, probeUpstream }] = await Promise.all([
     import('close-with-grace'), import('./app'), import('./limits'), import('./observe'), import('./lifecycle'), import('./proxy')
   ])
   const log = observe.createLogger(config.log_level)
@@ -148,7 +148,12 @@ async function serve (configPath: string): Promise<void> {
   // timeoutSeconds is 1) must get an answer, and a check that slow is a failure anyway.
   const health = new observe.Health({ components: () => components })
   // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
-  const reload = async (trigger: string): Promise<ReloadResult> => await live.reload(trigger, { repeat: trigger !== 'watch' })
+  const reload = async (trigger: string): Promise<ReloadResult> => {
+    const result = await live.reload(trigger, { repeat: trigger !== 'watch' })
+    // `server:` applies to the listening servers at once (reload runs only once they exist).
+    if (result.result === 'success') applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, live.current.config.server)
+    return result
+  }
   const app = await buildApp({
     log,
     metrics,
@@ -160,6 +165,7 @@ async function serve (configPath: string): Promise<void> {
     currentRuntime: () => live.current.state.runtime,
     reload: async () => await reload('POST /-/reload')
   })
+  applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, config.server)
   // listen.grpc needs a restart, like every listener: the first config's decides.
   const grpcServer = config.listen.grpc === undefined
     ? undefined

@@ -2,7 +2,10 @@ import { Type, type Static, type TString } from '@sinclair/typebox'
 import { AdminSchema } from './admin-schema'
 import { DecisionSchema } from './schema-decision'
 import { MAX_AMOUNT } from './bounds'
+import { Duration } from './duration'
+export { DURATION_PATTERN } from './duration'
 import { RlsSchema } from './rls-schema'
+import { ServerSchema } from './schema-server'
 
 /**
  * The one source of truth for config.yml: Ajv validates against it (and fills in the
@@ -12,15 +15,6 @@ import { RlsSchema } from './rls-schema'
  * knows the long form.
  */
 
-/** Integer with a unit: `0s`, `500ms`, `30s`, `5m`, `1h`, `1d`. */
-export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$'
-/**
- * Every duration names the least and the most its consumer can honour (validate.ts
- * checks the `minDuration` / `maxDuration` keywords; bounds.ts says why each ceiling).
- */
-interface DurationBounds { readonly min: string, readonly max: string, readonly default?: string }
-const Duration = (bounds: DurationBounds): TString =>
-  Type.String({ format: 'duration', minDuration: bounds.min, maxDuration: bounds.max, ...(bounds.default === undefined ? {} : { default: bounds.default }) })
 
 const Algorithm = Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')])
 
@@ -80,6 +74,7 @@ export const ConfigSchema = Type.Object({
     /** The decision API beside the proxy (with an `upstream`); bind it to loopback or a private address. */
     decision: Type.Optional(Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]*):[0-9]{1,5}$', errorMessage: 'must be HOST:PORT, e.g. 127.0.0.1:8082' }))
   }, { additionalProperties: false, default: {} }),
+  server: ServerSchema,
   upstream: Type.Optional(Type.Object({
     url: Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$', errorMessage: 'must be an http:// or https:// URL' }),
     /** No response headers within this time → 504. */

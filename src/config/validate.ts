@@ -6,6 +6,7 @@ import { rlsChecks } from './rls-validate'
 import { routeChecks } from './route-validate'
 import { durationMs } from './bounds'
 import { ConfigSchema, DURATION_PATTERN, type Config } from './schema'
+import { serverChecks } from './server-validate'
 
 const DURATION = new RegExp(DURATION_PATTERN)
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
@@ -176,6 +177,7 @@ function crossChecks (document: unknown): string[] {
     errors.push('listen.decision: needs an upstream; without one, listen.proxy serves the decision API')
   }
   errors.push(...rlsChecks(document, plans))
+  errors.push(...serverChecks(document.server))
   return errors
 }
 

@@ -1,9 +1,11 @@
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { refusalError } from './refusal'
+import { upgradeRefusal } from './upgrade'
 
 /**
  * Identity and limits on the proxy instance, in this order on every request:
@@ -48,6 +50,12 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
     if (request.method === 'OPTIONS' && request.url === '*') {
       request.tollgate = new RequestContext(runtime, undefined, '*')
       reply.code(200).header('content-length', 0).send()
+      return
+    }
+    const notTunnelled = upgradeRefusal(request.raw)
+    if (notTunnelled !== undefined) {
+      request.tollgate = new RequestContext(runtime, undefined, undefined)
+      done(new TollgateError('bad_request', {}, notTunnelled))
       return
     }
     const { context, refusal } = admit(runtime, {

@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { TollgateError } from '../errors'
 import { credentialHeaders, type Identity } from '../limits'
+import { UpgradeClient, type UpgradeAnswer } from './upgrade-client'
 
 /**
  * Forwarding through one undici keep-alive `Pool`, streaming both ways: the request
@@ -28,7 +29,9 @@ const STATUS_CLASS = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx']
 /** Connection-level headers (RFC 9110 §7.6.1) plus those undici refuses to send. */
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'host'
+  'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect', 'host',
+  // h2c's upgrade settings (RFC 7540 §3.2): meaningless once the upgrade is refused.
+  'http2-settings'
 ])
 
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
@@ -67,10 +70,56 @@ export interface UpstreamResponse {
   readonly body: Readable
 }
 
+/**
+ * The headers the app gets: the client's end-to-end ones, `x-forwarded-*`, and who
+ * tollgate says the caller is. The same for a forwarded request and a WebSocket handshake.
+ * `trustForwarded`: keep the client's own `x-forwarded-proto/host` (it is a trusted proxy).
+ */
+export function upstreamHeaders (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean): Record<string, string | string[]> {
+  const incoming = request.raw.headers
+  // The key is tollgate's: the app learns who called from x-tollgate-client, and never
+  // gets a credential it could log (nor a second one tollgate did not check).
+  const keyHeader = request.tollgate?.runtime.config.api_key.header.toLowerCase() ?? ''
+  const headers = endToEnd(incoming, new Set([...OURS, ...credentialHeaders(incoming, keyHeader)]))
+  const remote = request.raw.socket.remoteAddress ?? ''
+  const priorFor = incoming['x-forwarded-for']
+  headers['x-forwarded-for'] = priorFor === undefined ? remote : `${String(priorFor)}, ${remote}`
+  if (!trustForwarded || incoming['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http'
+  if (!trustForwarded || incoming['x-forwarded-host'] === undefined) {
+    // No Host (HTTP/1.0) leaves nothing to replace the client's value with: drop it.
+    if (incoming.host === undefined) delete headers['x-forwarded-host']
+    else headers['x-forwarded-host'] = incoming.host
+  }
+  if (identity !== undefined) {
+    headers['x-tollgate-client'] = identity.client
+    headers['x-tollgate-plan'] = identity.plan
+  }
+  return headers
+}
+
+/**
+ * What the rules were matched on is what the app gets: the normalised target, never
+ * the raw one. No target means the hook refused the request, so no forward.
+ */
+export function upstreamTarget (request: FastifyRequest): string {
+  const target = request.tollgate?.target
+  if (target === undefined) throw new TollgateError('internal_error')
+  return target
+}
+
+/** The status class label of an upstream status (`2xx`, ...). */
+function statusClass (statusCode: number): string {
+  return STATUS_CLASS[Math.floor(statusCode / 100)] ?? '5xx'
+}
+
+/** A WebSocket handshake's outcome: switched (see UpgradeAnswer), or the app's own answer. */
+export type UpgradeResult = Extract<UpgradeAnswer, { upgraded: true }> | { readonly upgraded: false, readonly response: UpstreamResponse }
+
 export class Forwarder {
   readonly #pool: Pool
   readonly #basePath: string
   readonly #onResponse: NonNullable<UpstreamOptions['onResponse']>
+  readonly #upgrades: UpgradeClient
 
   constructor (options: UpstreamOptions) {
     const url = new URL(options.url)
@@ -81,36 +130,19 @@ export class Forwarder {
       bodyTimeout: options.timeoutMs,
       keepAliveTimeout: 4000
     })
+    this.#upgrades = new UpgradeClient({
+      url,
+      basePath: this.#basePath,
+      timeoutMs: options.timeoutMs,
+      onResponse: (statusCode, seconds) => { this.#onResponse(statusCode === undefined ? 'error' : statusClass(statusCode), seconds) }
+    })
   }
 
-  /**
-   * Sends the request on; resolves once the app's response headers arrive.
-   * `trustForwarded`: keep the client's own `x-forwarded-proto/host` (it is a trusted proxy).
-   */
+  /** Sends the request on; resolves once the app's response headers arrive. */
   async forward (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean, signal?: AbortSignal): Promise<UpstreamResponse> {
     const incoming = request.raw.headers
-    // The key is tollgate's: the app learns who called from x-tollgate-client, and
-    // never gets a credential it could log (nor a second one tollgate did not check).
-    const keyHeader = request.tollgate?.runtime.config.api_key.header.toLowerCase() ?? ''
-    const headers = endToEnd(incoming, new Set([...OURS, ...credentialHeaders(incoming, keyHeader)]))
-    const remote = request.raw.socket.remoteAddress ?? ''
-    const priorFor = incoming['x-forwarded-for']
-    headers['x-forwarded-for'] = priorFor === undefined ? remote : `${String(priorFor)}, ${remote}`
-    if (!trustForwarded || incoming['x-forwarded-proto'] === undefined) headers['x-forwarded-proto'] = 'http'
-    if (!trustForwarded || incoming['x-forwarded-host'] === undefined) {
-      // No Host (HTTP/1.0) leaves nothing to replace the client's value with: drop it.
-      if (incoming.host === undefined) delete headers['x-forwarded-host']
-      else headers['x-forwarded-host'] = incoming.host
-    }
-    if (identity !== undefined) {
-      headers['x-tollgate-client'] = identity.client
-      headers['x-tollgate-plan'] = identity.plan
-    }
-
-    // What the rules were matched on is what the app gets: the normalised target,
-    // never the raw one. No target means the hook refused the request, so no forward.
-    const target = request.tollgate?.target
-    if (target === undefined) throw new TollgateError('internal_error')
+    const headers = upstreamHeaders(request, identity, trustForwarded)
+    const target = upstreamTarget(request)
     const started = performance.now()
     try {
       const response = await this.#pool.request({
@@ -120,7 +152,7 @@ export class Forwarder {
         body: hasBody(incoming) ? request.raw : null,
         signal
       })
-      this.#onResponse(STATUS_CLASS[Math.floor(response.statusCode / 100)] ?? '5xx', (performance.now() - started) / 1000)
+      this.#onResponse(statusClass(response.statusCode), (performance.now() - started) / 1000)
       return { statusCode: response.statusCode, headers: endToEnd(response.headers), body: response.body }
     } catch (error) {
       this.#onResponse('error', (performance.now() - started) / 1000)
@@ -129,7 +161,16 @@ export class Forwarder {
     }
   }
 
+  /** A WebSocket handshake, sent on to the app on a connection of its own (see upgrade-client.ts). */
+  async upgrade (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean): Promise<UpgradeResult> {
+    const answer = await this.#upgrades.open(request, upstreamHeaders(request, identity, trustForwarded), upstreamTarget(request))
+    if (answer.upgraded) return answer
+    const { response } = answer
+    return { upgraded: false, response: { statusCode: response.statusCode ?? 502, headers: endToEnd(response.headers), body: response } }
+  }
+
   async close (): Promise<void> {
+    this.#upgrades.close()
     await this.#pool.close()
   }
 }

@@ -1,19 +1,22 @@
 import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
-import type { Runtime } from '../limits'
+import { rateLimitFields, type Runtime } from '../limits'
 import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '../observe'
 import { RequestContext } from './context'
 import { registerEnforcement } from './enforce'
-import type { Forwarder } from './forward'
+import type { Forwarder, UpstreamResponse } from './forward'
 import { setRateLimitHeaders } from './headers'
 import { acceptEveryMethod } from './methods'
+import { HTTP_SERVER_OPTIONS, reportDroppedConnections } from './listener'
 import { clientErrorHandler, refuseTunnels } from './protocol'
+import { acceptUpgrades, isUpgrade, splice } from './upgrade'
 
 export { Forwarder, type UpstreamOptions } from './forward'
 export { RequestContext } from './context'
 export { buildDecision, type DecisionDeps } from './decision'
 export { probeUpstream, type ProbeResult } from './probe'
 export { clientErrorHandler, refuseTunnels, type ProtocolOptions } from './protocol'
+export { applyServerSettings, HTTP_SERVER_OPTIONS } from './listener'
 
 export interface ProxyDeps {
   readonly log: Logger
@@ -26,6 +29,14 @@ export interface ProxyDeps {
 
 function describe (request: FastifyRequest): RequestFacts {
   return request.tollgate?.facts() ?? { route: 'default' }
+}
+
+/** The app's answer, with our rate-limit headers. */
+function relay (response: UpstreamResponse, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  reply.code(response.statusCode).headers(response.headers)
+  const decision = request.tollgate?.decision
+  if (decision !== undefined) setRateLimitHeaders(reply, decision)
+  return reply.send(response.body)
 }
 
 function sendError (error: TollgateError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -48,6 +59,8 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
     bodyLimit: Number.MAX_SAFE_INTEGER,
     return503OnClosing: true,
+    // Timeouts and the connection cap come from `server:` (applyServerSettings).
+    http: HTTP_SERVER_OPTIONS,
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
     // A path the router cannot decode (`/%zz`) reaches no hook, route or error handler;
     // Fastify would answer it in its own shape.
@@ -61,6 +74,7 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     clientErrorHandler: clientErrorHandler({ listener: 'proxy', metrics: deps.metrics, log: deps.log })
   })
   refuseTunnels(proxy, { listener: 'proxy', metrics: deps.metrics, log: deps.log })
+  reportDroppedConnections(proxy.server, deps.log)
   proxy.removeAllContentTypeParsers()
   proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
   acceptEveryMethod(proxy)
@@ -75,10 +89,12 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
 
   // A client on a keep-alive connection must learn we are leaving, or the drain waits
   // for its socket until the keep-alive timeout.
-  proxy.addHook('onSend', (_request, reply, payload, done) => {
-    if (deps.draining()) reply.header('connection', 'close')
+  // An upgrade request that is answered without switching ends its connection too.
+  proxy.addHook('onSend', (request, reply, payload, done) => {
+    if (deps.draining() || isUpgrade(request.raw)) reply.header('connection', 'close')
     done(null, payload)
   })
+  acceptUpgrades(proxy)
 
   await registerEnforcement(proxy, deps.currentRuntime)
 
@@ -87,12 +103,21 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     const context = request.tollgate
     // A client that leaves before the app answers must not keep the app working for no
     // one, nor hold the upstream pool open through a shutdown.
+    const trustForwarded = context !== null && context.runtime.trustsPeer(request.raw)
+    if (isUpgrade(request.raw)) {
+      const answer = await forwarder.upgrade(request, context?.identity, trustForwarded)
+      if (!answer.upgraded) return relay(answer.response, request, reply)
+      // Switched: the socket is the tunnel's now, Fastify writes nothing more. It is
+      // counted here, as a 101, since no response will ever finish.
+      reply.hijack()
+      splice(request.raw, answer, context?.decision === undefined ? [] : rateLimitFields(context.decision))
+      reply.code(101)
+      observer.requestCompleted(null, request, reply)
+      return reply
+    }
     const gone = new AbortController()
     reply.raw.once('close', () => { if (!reply.raw.writableFinished) gone.abort() })
-    const response = await forwarder.forward(request, context?.identity, context !== null && context.runtime.trustsPeer(request.raw), gone.signal)
-    reply.code(response.statusCode).headers(response.headers)
-    if (context?.decision !== undefined) setRateLimitHeaders(reply, context.decision)
-    return reply.send(response.body)
+    return relay(await forwarder.forward(request, context?.identity, trustForwarded, gone.signal), request, reply)
   })
 
   return proxy

@@ -50,7 +50,8 @@ t.test('a config with only plans gets every default', async (t) => {
     decision: { deny_status: 429 },
     shutdown: { grace: '30s', drain_delay: '5s' },
     upstream_health: { interval: '5s', timeout: '1s' },
-    admin: {}
+    admin: {},
+    server: { headers_timeout: '10s', request_timeout: '5m', keep_alive_timeout: '72s', max_connections: 10000 }
   })
 })
 
