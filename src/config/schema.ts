@@ -1,5 +1,6 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
 import { RlsSchema } from './rls-schema'
+import { RedisSchema } from './schema-redis'
 
 /**
  * The one source of truth for config.yml: Ajv validates against it (and fills in the
@@ -77,11 +78,7 @@ export const ConfigSchema = Type.Object({
     /** One check's limit; past it the upstream counts as down. */
     timeout: Duration('1s')
   }, { additionalProperties: false, default: {} }),
-  redis: Type.Optional(Type.Object({
-    url: Type.String({ pattern: '^rediss?://\\S+$', errorMessage: 'must be a redis:// or rediss:// URL', secret: true }),
-    /** Per-command timeout; tens of ms gives false timeouts on a busy machine. */
-    timeout: Duration('250ms')
-  }, { additionalProperties: false })),
+  redis: Type.Optional(RedisSchema),
   on_redis_error: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('local')], { default: 'allow' }),
   /**
    * Rate-limit checks waiting on the store at once. Past it a request is refused at once

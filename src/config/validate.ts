@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
+import { redisChecks } from './redis-validate'
 import { rlsChecks } from './rls-validate'
 import { ConfigSchema, DURATION_PATTERN, durationMs, type Config } from './schema'
 
@@ -164,6 +165,7 @@ function crossChecks (document: unknown): string[] {
     }
   })
   errors.push(...rlsChecks(document, plans))
+  errors.push(...redisChecks(document.redis))
   return errors
 }
 

@@ -1,0 +1,38 @@
+import { DURATION_PATTERN, durationMs } from './schema'
+import { REDIS_FORMS, REDIS_TIMEOUT_MAX_MS, REDIS_TIMEOUT_MIN_MS } from './schema-redis'
+
+const DURATION = new RegExp(DURATION_PATTERN)
+
+/**
+ * What the `redis:` schema cannot say: which of the three forms is meant, the fields
+ * that belong to one form only, and the bounds of `timeout`. A password or URL is never
+ * quoted. Runs even when the schema failed; what is malformed is skipped, the schema
+ * already named it.
+ */
+export function redisChecks (redis: unknown): string[] {
+  if (redis === null || typeof redis !== 'object' || Array.isArray(redis)) return []
+  const section = redis as Record<string, unknown>
+  const errors: string[] = []
+  const forms = REDIS_FORMS.filter((form) => section[form] !== undefined)
+  if (forms.length !== 1) {
+    errors.push(`redis: needs exactly one of url, sentinels or cluster${forms.length > 1 ? ` (has ${forms.join(' and ')})` : ''}`)
+  }
+  if (section.sentinels !== undefined && section.name === undefined) errors.push('redis.name: is required with sentinels (the name in `sentinel monitor NAME ...`)')
+  if (section.name !== undefined && section.sentinels === undefined) errors.push('redis.name: only goes with sentinels')
+  if (section.url !== undefined && section.password !== undefined) errors.push('redis.password: with url, put the password in the URL (redis://:PASSWORD@host:port)')
+  for (const form of ['sentinels', 'cluster'] as const) {
+    const nodes = section[form]
+    if (!Array.isArray(nodes)) continue
+    nodes.forEach((node, i) => {
+      if (typeof node === 'string' && Number(node.slice(node.lastIndexOf(':') + 1)) > 65535) errors.push(`redis.${form}[${i}]: "${node}" has a port above 65535`)
+    })
+  }
+  const timeout = section.timeout
+  if (typeof timeout === 'string' && DURATION.test(timeout)) {
+    const ms = durationMs(timeout)
+    if (ms < REDIS_TIMEOUT_MIN_MS || ms > REDIS_TIMEOUT_MAX_MS) {
+      errors.push(`redis.timeout: "${timeout}" must be between ${REDIS_TIMEOUT_MIN_MS}ms and ${REDIS_TIMEOUT_MAX_MS / 1000}s`)
+    }
+  }
+  return errors
+}
