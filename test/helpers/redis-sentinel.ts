@@ -42,9 +42,10 @@ export async function startSentinels (t: Pick<Test, 'teardown'>, count = 1): Pro
     await rm(dir, { recursive: true, force: true })
   })
   const primary = await freePort()
-  data.set(primary, await spawnRedis(primary))
+  // --dir: a replica writes the RDB it syncs from, and must not leave it in the working directory.
+  data.set(primary, await spawnRedis(primary, ['--dir', dir]))
   const replica = await freePort()
-  data.set(replica, await spawnRedis(replica, ['--replicaof', '127.0.0.1', String(primary)]))
+  data.set(replica, await spawnRedis(replica, ['--dir', dir, '--replicaof', '127.0.0.1', String(primary)]))
   await until('the replica is in sync', async () => (await redisCli(replica, 'INFO', 'replication')).includes('master_link_status:up'))
 
   const quorum = Math.floor(count / 2) + 1
