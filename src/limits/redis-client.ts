@@ -100,7 +100,6 @@ export function createRedisClient (config: RedisConfig, options: RedisClientOpti
   const client = build(config)
   let down = false
   client.on('close', () => options.onUp?.(false))
-  client.on('end', () => options.onUp?.(false))
   client.on('error', (error: Error) => {
     // ioredis emits an error for every failed reconnect; one line per outage is enough.
     if (!down) log.error({ err: { message: error.message, code: (error as NodeJS.ErrnoException).code } }, 'redis connection failed')
