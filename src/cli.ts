@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { durationMs, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
+import { durationMs, LiveConfig, loadConfigFile, redisSummary, watchConfig, type Config, type ReloadResult } from './config'
 import type { LiveState, Shutdown } from './lifecycle'
 import { isWellFormedKey, sha256Hex } from './limits/identity'
 
@@ -23,7 +23,7 @@ function summary (config: Config, hash: string): string {
   const lines = [`config OK (hash ${hash})`]
   lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}`)
   lines.push(`  upstream: ${config.upstream?.url ?? '(none: decision API only)'}`)
-  lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
+  lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : redisSummary(config.redis)}, on_redis_error: ${config.on_redis_error}`)
   lines.push('  plans:')
   for (const [plan, windows] of Object.entries(config.plans)) {
     lines.push(`    ${plan}: ${windows.map((w) => `${w.max}/${w.per} ${w.algorithm ?? config.algorithm}`).join(', ')}`)

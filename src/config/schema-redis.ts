@@ -39,3 +39,10 @@ export const RedisSchema = Type.Object({
 
 export type RedisConfig = Static<typeof RedisSchema>
 export type RedisForm = typeof REDIS_FORMS[number]
+
+/** What check-config's summary says of the store: the form, never an address or a password. */
+export function redisSummary (redis: RedisConfig): string {
+  if (redis.cluster !== undefined) return `redis cluster (${redis.cluster.length} seed nodes)`
+  if (redis.sentinels !== undefined) return `redis via ${redis.sentinels.length} sentinel(s), primary "${redis.name ?? ''}"`
+  return 'redis'
+}
