@@ -6,6 +6,7 @@ import { Cluster } from 'ioredis'
 import { parseConfig, type Config } from '../../src/config'
 import { openStores, type Stores } from '../../src/limits'
 import { createRedisClient } from '../../src/limits/redis-client'
+import { describeRedis } from '../../src/limits/redis-topology'
 import { RedisLimitStore, limitKey } from '../../src/limits/store-redis'
 import { startCluster, type RedisCluster } from '../helpers/redis-cluster'
 import { redisCli } from '../helpers/redis-cli'
@@ -68,6 +69,7 @@ t.test('redis cluster', async (t) => {
       for (const p of ports) owners.add(p)
     }
     t.equal(owners.size, 3, '30 subjects reach all 3 primaries: the test did cross nodes')
+    t.match(await describeRedis(await clusterClient(t, cluster)), { topology: 'cluster', state: 'ok', nodes: 3, masters: 3 }, 'what /health/full shows of it')
   })
 
   t.test('SCRIPT FLUSH on every node mid-traffic: EVALSHA falls back to EVAL, counts go on', async (t) => {
