@@ -4,4 +4,4 @@ export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from '.
 export { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
 export { watchConfig, type ConfigWatch } from './watch'
 export { API_KEY_ENTRY, type RlsConfig } from './rls-schema'
-export { REDIS_TIMEOUT_MIN_MS, REDIS_TIMEOUT_MAX_MS, redisSummary, type RedisConfig } from './schema-redis'
+export { redisSummary, type RedisConfig } from './schema-redis'

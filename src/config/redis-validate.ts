@@ -3,15 +3,17 @@ import { REDIS_FORMS, REDIS_TIMEOUT_MAX_MS, REDIS_TIMEOUT_MIN_MS } from './schem
 
 const DURATION = new RegExp(DURATION_PATTERN)
 
+const isSection = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value)
+
 /**
  * What the `redis:` schema cannot say: which of the three forms is meant, the fields
  * that belong to one form only, and the bounds of `timeout`. A password or URL is never
  * quoted. Runs even when the schema failed; what is malformed is skipped, the schema
  * already named it.
  */
-export function redisChecks (redis: unknown): string[] {
-  if (redis === null || typeof redis !== 'object' || Array.isArray(redis)) return []
-  const section = redis as Record<string, unknown>
+export function redisChecks (section: unknown): string[] {
+  if (!isSection(section)) return []
   const errors: string[] = []
   const forms = REDIS_FORMS.filter((form) => section[form] !== undefined)
   if (forms.length !== 1) {

@@ -38,7 +38,6 @@ export const RedisSchema = Type.Object({
 }, { additionalProperties: false })
 
 export type RedisConfig = Static<typeof RedisSchema>
-export type RedisForm = typeof REDIS_FORMS[number]
 
 /** What check-config's summary says of the store: the form, never an address or a password. */
 export function redisSummary (redis: RedisConfig): string {

@@ -19,7 +19,7 @@ const SLOTS_REFRESH_TIMEOUT_MS = 1000
  * `host:port` → ioredis' node form. The schema already checked the shape; IPv6 comes
  * in brackets (`[::1]:6379`).
  */
-export function parseNode (node: string): { host: string, port: number } {
+function parseNode (node: string): { host: string, port: number } {
   const at = node.lastIndexOf(':')
   return { host: node.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port: Number(node.slice(at + 1)) }
 }
