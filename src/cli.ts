@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isatty } from 'node:tty'
 import { parseArgs } from 'node:util'
-import { durationMs, keysSummary, LiveConfig, loadConfigFile, watchConfig, type Config, type ReloadResult } from './config'
+import { durationMs, keysSummary, LiveConfig, loadConfigFile, redisSummary, watchConfig, type Config, type ReloadResult } from './config'
 import type { LiveState, Shutdown } from './lifecycle'
 import { hashKey } from './hash-key'
 
@@ -28,7 +28,7 @@ function summary (config: Config, hash: string): string {
   const decision = config.listen.decision === undefined ? '' : `, decision ${config.listen.decision}`
   lines.push(`  listen:   proxy ${config.listen.proxy}, admin ${config.listen.admin}${decision}`)
   lines.push(`  upstream: ${config.upstream?.url ?? '(none: the proxy listener serves the decision API)'}`)
-  lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : 'redis'}, on_redis_error: ${config.on_redis_error}`)
+  lines.push(`  store:    ${config.redis === undefined ? 'embedded memory (one replica only)' : redisSummary(config.redis)}, on_redis_error: ${config.on_redis_error}`)
   lines.push('  plans:')
   for (const [plan, windows] of Object.entries(config.plans)) {
     lines.push(`    ${plan}: ${windows.map((w) => `${w.max}/${w.per} ${w.algorithm ?? config.algorithm}`).join(', ')}`)

@@ -6,6 +6,7 @@ import { Duration } from './duration'
 export { DURATION_PATTERN } from './duration'
 import { RlsSchema } from './rls-schema'
 import { ServerSchema } from './schema-server'
+import { RedisSchema } from './schema-redis'
 
 /**
  * The one source of truth for config.yml: Ajv validates against it (and fills in the
@@ -14,7 +15,6 @@ import { ServerSchema } from './schema-server'
  * `redis: URL`) are expanded to their long form before validation, so the schema only
  * knows the long form.
  */
-
 
 const Algorithm = Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')])
 
@@ -88,11 +88,7 @@ export const ConfigSchema = Type.Object({
     /** One check's limit; past it the upstream counts as down. */
     timeout: Duration({ min: '10ms', max: '1m', default: '1s' })
   }, { additionalProperties: false, default: {} }),
-  redis: Type.Optional(Type.Object({
-    url: Type.String({ pattern: '^rediss?://\\S+$', errorMessage: 'must be a redis:// or rediss:// URL', secret: true }),
-    /** Per-command timeout; tens of ms gives false timeouts on a busy machine (`0s` refused nearly every request). */
-    timeout: Duration({ min: '10ms', max: '1m', default: '250ms' })
-  }, { additionalProperties: false })),
+  redis: Type.Optional(RedisSchema),
   on_redis_error: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('local')], { default: 'allow' }),
   /**
    * Rate-limit checks waiting on the store at once. Past it a request is refused at once

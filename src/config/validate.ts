@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import proxyAddr from '@fastify/proxy-addr'
 import Ajv, { type ErrorObject } from 'ajv'
 import { listenChecks } from './listen-validate'
+import { redisChecks } from './redis-validate'
 import { rlsChecks } from './rls-validate'
 import { routeChecks } from './route-validate'
 import { durationMs } from './bounds'
@@ -178,6 +179,7 @@ function crossChecks (document: unknown): string[] {
   }
   errors.push(...rlsChecks(document, plans))
   errors.push(...serverChecks(document.server))
+  errors.push(...redisChecks(document.redis))
   return errors
 }
 

@@ -1,9 +1,9 @@
-import type Redis from 'ioredis'
 import type { Logger } from 'pino'
 import { durationMs, type Config } from '../config'
 import { BreakingStore, type CircuitState } from './breaker'
 import { answerWithin } from './deadline'
-import { createRedisClient } from './redis-client'
+import { createRedisClient, type RedisConnection } from './redis-client'
+import { describeRedis, type RedisTopology } from './redis-topology'
 import type { StoreErrorKind } from './store-errors'
 import { MemoryLimitStore } from './store-memory'
 import { RedisLimitStore } from './store-redis'
@@ -29,12 +29,12 @@ export interface Stores {
   /** The per-replica store `on_redis_error: local` falls back to. */
   readonly local?: LimitStore
   /** The Redis connection, for health checks and the start-up wait. */
-  readonly redis?: Redis
+  readonly redis?: RedisConnection
   /**
    * PING with the same timeout as a limit check, and the same meaning: Redis did not
    * answer, not that tollgate was too busy to read the reply (deadline.ts).
    */
-  readonly redisHealth?: { ping: () => Promise<unknown> }
+  readonly redisHealth?: { ping: () => Promise<RedisTopology> }
   readonly events: StoreEvents
   /** Closes the stores and quits Redis. */
   close(): Promise<void>
@@ -56,7 +56,7 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
     return { shared: memory, events, close: async () => { await memory.close() } }
   }
   const timeoutMs = durationMs(config.redis.timeout)
-  const redis = createRedisClient({ url: config.redis.url, timeoutMs, onUp: events.onRedisUp }, log)
+  const redis = createRedisClient(config.redis, { onUp: events.onRedisUp }, log)
   const shared = new BreakingStore(new RedisLimitStore(redis, { timeoutMs }), {
     onStateChange: (state) => {
       if (state !== 'half_open') log.warn({ state }, `redis circuit ${state}`)
@@ -69,7 +69,7 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
     shared,
     local,
     redis,
-    redisHealth: { ping: async () => await answerWithin(redis.ping(), timeoutMs) },
+    redisHealth: { ping: async () => await answerWithin(describeRedis(redis), timeoutMs) },
     events,
     close: async () => {
       await Promise.all([shared.close(), local?.close()])

@@ -13,8 +13,12 @@ export const EVENT_LOOP_WARN_MS = 200
 /** Heap use above this share of V8's limit is a warning: the process is near OOM. */
 export const HEAP_WARN_RATIO = 0.9
 
-/** `redis`: the connection in force now (a reload may add, change or drop it). */
-export function redisComponent (redis: () => { ping: () => Promise<unknown> } | undefined, required: () => boolean): Component {
+/**
+ * `redis`: the connection in force now (a reload may add, change or drop it), with its
+ * topology beside the round trip. A cluster that answers but is not `ok` fails: some
+ * slots, and so some clients, have no primary.
+ */
+export function redisComponent (redis: () => { ping: () => Promise<{ readonly topology: string, readonly state?: string }> } | undefined, required: () => boolean): Component {
   return {
     key: 'redis:responseTime',
     required,
@@ -22,8 +26,11 @@ export function redisComponent (redis: () => { ping: () => Promise<unknown> } | 
       const client = redis()
       if (client === undefined) return { status: 'pass', observedValue: 'embedded memory store (one replica only)' }
       const started = performance.now()
-      await client.ping()
-      return { status: 'pass', observedValue: Math.round((performance.now() - started) * 100) / 100, observedUnit: 'ms' }
+      const topology = await client.ping()
+      const observedValue = { ...topology, roundTripMs: Math.round((performance.now() - started) * 100) / 100 }
+      return topology.state === undefined || topology.state === 'ok'
+        ? { status: 'pass', observedValue }
+        : { status: 'fail', observedValue, output: `the redis cluster is ${topology.state}` }
     }
   }
 }

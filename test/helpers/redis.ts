@@ -75,12 +75,13 @@ export async function startRedis (t: Pick<Test, 'teardown'>): Promise<RedisServe
 
 class PortTakenError extends Error {}
 
-async function spawnRedis (port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--save', '',
-    '--appendonly', 'no'
+/**
+ * One redis-server on `port`, resolved once it answers PING. `extra` is appended to the
+ * command line (cluster mode, `--replicaof`); `binary` is `redis-sentinel` for a sentinel.
+ */
+export async function spawnRedis (port: number, extra: readonly string[] = [], binary = 'redis-server'): Promise<ChildProcess> {
+  const child = spawn(binary, [
+    ...(binary === 'redis-sentinel' ? extra : ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra])
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   reapOnExit(child)
 

@@ -289,7 +289,10 @@ export function storeBehaviour (t: Test, h: Harness): void {
     const pairs = results.filter((r, i) => r.allowed && i % 2 === 0).length
     const singles = results.filter((r, i) => r.allowed && i % 2 === 1).length
     t.equal(pairs + singles, 10, 'a allowed exactly 10')
-    t.match(await checkGroups(stores[0], [{ subject: b, windows: [w] }]), { groups: [{ windows: [{ remaining: 10 - pairs - 1 }] }] }, 'b spent only with a')
+    // b spent once per allowed pair: one more fits, unless all of a's 10 came in pairs
+    // (which ioredis 6's send order makes common: the old expectation failed 1 run in 3).
+    const expected = pairs < 10 ? { allowed: true, remaining: 10 - pairs - 1 } : { allowed: false, remaining: 0 }
+    t.match(await checkGroups(stores[0], [{ subject: b, windows: [w] }]), { allowed: expected.allowed, groups: [{ windows: [{ remaining: expected.remaining }] }] }, `b spent only with a (${pairs} pairs)`)
   })
 
   t.test('groups: their keys are apart from check()\'s, and apart per tag', async (t) => {

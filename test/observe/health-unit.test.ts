@@ -280,16 +280,20 @@ t.test('components', async (t) => {
   })
 
   t.test('redis: the embedded store passes; a PING reports its time or fails; the connection in force is asked', async (t) => {
-    let client: { ping: () => Promise<unknown> } | undefined
+    let client: { ping: () => Promise<{ topology: string, state?: string }> } | undefined
     const required = { deny: false }
     const redis = redisComponent(() => client, () => required.deny)
     t.match(await redis.check(), { status: 'pass', observedValue: /embedded/ })
 
-    client = { ping: async () => await delay(20, 'PONG') }
+    client = { ping: async () => await delay(20, { topology: 'single', primary: '127.0.0.1:6379' }) }
     const ok = await redis.check()
     t.equal(ok.status, 'pass')
-    t.equal(ok.observedUnit, 'ms')
-    t.ok(typeof ok.observedValue === 'number' && ok.observedValue >= 15, `observed ${String(ok.observedValue)} ms`)
+    const observed = ok.observedValue as { topology: string, primary: string, roundTripMs: number }
+    t.match(observed, { topology: 'single', primary: '127.0.0.1:6379' })
+    t.ok(observed.roundTripMs >= 15, `observed ${observed.roundTripMs} ms`)
+
+    client = { ping: async () => ({ topology: 'cluster', state: 'fail' }) }
+    t.match(await redis.check(), { status: 'fail', output: 'the redis cluster is fail' }, 'a cluster that is not ok fails')
 
     client = { ping: async () => { throw new Error('Connection is closed.') } }
     const c = clock()
