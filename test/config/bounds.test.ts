@@ -21,6 +21,7 @@ const FULL = {
   routes: [{ match: 'POST /x', cost: 1, plans: { p: [{ max: 1_000_000_000, per: '1m' }] } }],
   rls: { domains: { edge: [{ match: [{ key: 'api_key' }] }] } },
   decision: { deny_status: 429 },
+  server: { headers_timeout: '10s', request_timeout: '0s', keep_alive_timeout: '72s', max_connections: 10000 },
   shutdown: { grace: '30s', drain_delay: '5s' }
 }
 

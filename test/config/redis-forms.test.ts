@@ -41,10 +41,9 @@ t.test('exactly one form, and the fields of one form only', async (t) => {
 })
 
 t.test('redis.timeout is bounded, and the bounds are named', async (t) => {
-  const bounds = 'must be between 10ms and 10s'
-  t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 1ms }'), [`redis.timeout: "1ms" ${bounds}`])
-  t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 0s }'), [`redis.timeout: "0s" ${bounds}`])
-  t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 11s }'), [`redis.timeout: "11s" ${bounds}`])
+  t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 1ms }'), ['redis.timeout: "1ms" must be at least 10ms'])
+  t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 0s }'), ['redis.timeout: "0s" must be at least 10ms'])
+  t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 11s }'), ['redis.timeout: "11s" must be at most 10s'])
   t.strictSame(errorsOf('{ url: "redis://a:1", timeout: 10s }'), [])
   t.match(errorsOf('{ url: "redis://a:1", timeout: soon }'), [/^redis\.timeout: "soon" is not a duration/])
 })

@@ -17,16 +17,16 @@ t.test('defaults', async (t) => {
 t.test('each bound is accepted, one past it is refused with the bounds named', async (t) => {
   const cases: Array<[string, string, RegExp | undefined]> = [
     ['headers_timeout', '1s', undefined],
-    ['headers_timeout', '999ms', /server\.headers_timeout: "999ms" must be from 1s to 10m/],
+    ['headers_timeout', '999ms', /server\.headers_timeout: "999ms" must be at least 1s/],
     ['headers_timeout', '10m', /request_timeout/],
-    ['headers_timeout', '601s', /server\.headers_timeout: "601s" must be from 1s to 10m/],
+    ['headers_timeout', '601s', /server\.headers_timeout: "601s" must be at most 10m/],
     ['request_timeout', '0s', undefined],
     ['request_timeout', '24h', undefined],
-    ['request_timeout', '86401s', /server\.request_timeout: "86401s" must be from 0s to 24h/],
+    ['request_timeout', '86401s', /server\.request_timeout: "86401s" must be at most 24h/],
     ['keep_alive_timeout', '1s', undefined],
-    ['keep_alive_timeout', '999ms', /server\.keep_alive_timeout: "999ms" must be from 1s to 1h/],
+    ['keep_alive_timeout', '999ms', /server\.keep_alive_timeout: "999ms" must be at least 1s/],
     ['keep_alive_timeout', '1h', undefined],
-    ['keep_alive_timeout', '3601s', /server\.keep_alive_timeout: "3601s" must be from 1s to 1h/]
+    ['keep_alive_timeout', '3601s', /server\.keep_alive_timeout: "3601s" must be at most 1h/]
   ]
   for (const [key, value, expected] of cases) {
     const errors = errorsOf(`{ ${key}: ${value} }`)
@@ -35,8 +35,8 @@ t.test('each bound is accepted, one past it is refused with the bounds named', a
   }
   t.same(errorsOf('{ max_connections: 1 }'), [])
   t.same(errorsOf('{ max_connections: 1000000 }'), [])
-  t.match(errorsOf('{ max_connections: 0 }').join('\n'), /server\.max_connections: 0 must be >= 1/)
-  t.match(errorsOf('{ max_connections: 1000001 }').join('\n'), /server\.max_connections: 1000001 must be <= 1000000/)
+  t.match(errorsOf('{ max_connections: 0 }').join('\n'), /server\.max_connections: 0 must be at least 1/)
+  t.match(errorsOf('{ max_connections: 1000001 }').join('\n'), /server\.max_connections: 1000001 must be at most 1000000/)
   t.match(errorsOf('{ headers_timeout: 10 }').join('\n'), /server\.headers_timeout: 10 is not a duration/)
   t.match(errorsOf('{ idle: 5s }').join('\n'), /server\.idle: is not a known key/)
 })
