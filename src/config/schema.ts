@@ -1,10 +1,10 @@
 import { Type, type Static, type TString } from '@sinclair/typebox'
-import { AdminSchema } from './admin-schema'
+import { AdminSchema } from './schema-admin'
 import { DecisionSchema } from './schema-decision'
 import { MAX_AMOUNT } from './bounds'
 import { Duration } from './duration'
 export { DURATION_PATTERN } from './duration'
-import { RlsSchema } from './rls-schema'
+import { RlsSchema } from './schema-rls'
 import { ServerSchema } from './schema-server'
 import { RedisSchema } from './schema-redis'
 
