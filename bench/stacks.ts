@@ -35,7 +35,7 @@ interface System {
   start: (ctx: BenchContext, base: Base) => Promise<Target | string>
 }
 
-export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-memory' |
+export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-nolog' | 'tollgate-memory' |
   'tollgate-decision' | 'peer-decision' | 'nginx-auth' | 'reference-undici' | 'reference-reply-from'
 
 /** A bench/*.ts helper in its own process; resolves once it prints `LISTENING <port>`. */
@@ -101,6 +101,8 @@ export const SYSTEMS: Record<SystemId, System> = {
     }
   },
   tollgate: { start: async (ctx, base) => await startTollgateRedis(ctx, base) },
+  // What the access log costs: the same tollgate with `access_log: false`.
+  'tollgate-nolog': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-nolog', tollgateConfig(base.upstreamUrl, base.redis.url, base.keys, ['access_log: false'])) },
   'tollgate-memory': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-memory', tollgateConfig(base.upstreamUrl, undefined, base.keys)) },
   'reference-undici': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'reference-undici.ts', [base.upstreamUrl])) },
   'reference-reply-from': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'reference-reply-from.ts', [base.upstreamUrl])) }

@@ -100,6 +100,16 @@ export const ConfigSchema = Type.Object({
     default: false,
     errorMessage: 'must be true, false or a list of addresses / CIDR ranges'
   }),
+  /** One line per request (`true`), none (`false` or `0`), or a share of them (`0.01`); 5xx always. */
+  // One keyword set, not a union: Ajv then names the bound that failed (`must be at most
+  // 1`), where a union can only say that no branch matched.
+  access_log: Type.Unsafe<boolean | number>({
+    type: ['boolean', 'number'],
+    minimum: 0,
+    maximum: 1,
+    default: true,
+    errorMessage: 'must be true, false, or the share of requests to log, from 0 to 1 (0.01: one in a hundred)'
+  }),
   log_level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   api_key: Type.Object({
     header: Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-api-key', errorMessage: 'is not a valid header name' }),

@@ -78,7 +78,10 @@ function describe (error: ErrorObject): string {
         : `${shown(error)} ${error.message ?? 'is invalid'}`
     case 'type':
       // YAML reads `per: 10` as a number: say what is wrong, not "must be string".
-      return parent?.format === 'duration' ? `${shown(error)} ${NOT_A_DURATION}` : `${shown(error)} ${error.message ?? 'is invalid'}`
+      if (parent?.format === 'duration') return `${shown(error)} ${NOT_A_DURATION}`
+      // A field of several types (`access_log`) says them in words, not "must be boolean,number".
+      if (Array.isArray(error.schema) && parent?.errorMessage !== undefined) return `${shown(error)} ${parent.errorMessage}`
+      return `${shown(error)} ${error.message ?? 'is invalid'}`
     case 'anyOf': {
       const choices = parent?.anyOf?.map((branch) => branch.const)
       if (choices !== undefined && choices.every((c) => typeof c === 'string')) {
