@@ -8,6 +8,7 @@ import { routeChecks } from './route-validate'
 import { durationMs } from './bounds'
 import { ConfigSchema, DURATION_PATTERN, type Config } from './schema'
 import { serverChecks } from './server-validate'
+import { ANONYMOUS, UNKNOWN_CLIENT } from './vocabulary'
 
 const DURATION = new RegExp(DURATION_PATTERN)
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
@@ -141,7 +142,7 @@ function crossChecks (document: unknown): string[] {
     if (name !== undefined) {
       if (names.has(name)) errors.push(`${at}.name: "${name}" is used by another key`)
       names.add(name)
-      if (name === 'anonymous' || name === 'unknown') errors.push(`${at}.name: "${name}" is reserved`)
+      if (name === ANONYMOUS || name === UNKNOWN_CLIENT) errors.push(`${at}.name: "${name}" is reserved`)
     }
     // A clear key and the sha256 of the same key collide just like two digests do:
     // the caller would silently be whichever entry came last.
