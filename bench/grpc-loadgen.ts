@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { status, type ServiceError } from '@grpc/grpc-js'
-import { rlsCaller } from './grpc-client'
+import { CallError, rlsCaller } from './grpc-client'
 import { PERCENTILES, percentileOf } from './load'
 
 /**
@@ -20,6 +19,8 @@ export interface GrpcSummary {
   /** Calls answered, whatever the code. */
   calls: number
   duration_us: number
+  /** This process's CPU (user + system) over the run: what the client spent, next to tollgate's. */
+  cpu_us: number
   /** Answers by `overall_code`. */
   codes: Record<string, number>
   /** Failed calls by gRPC status name (UNAVAILABLE, DEADLINE_EXCEEDED, …): no answer. */
@@ -53,10 +54,11 @@ async function main (): Promise<void> {
 
   const caller = rlsCaller(values.address, values.domain)
   await caller.ready(CONNECT_TIMEOUT_MS)
-  const summary: GrpcSummary = { calls: 0, duration_us: 0, codes: {}, errors: {}, latency_ms: [] }
+  const summary: GrpcSummary = { calls: 0, duration_us: 0, cpu_us: 0, codes: {}, errors: {}, latency_ms: [] }
   let latencies = new Float64Array(1 << 16)
   let sent = 0
   const started = performance.now()
+  const cpuBefore = process.cpuUsage()
   const deadline = started + seconds * 1000
   const worker = async (): Promise<void> => {
     while (performance.now() < deadline) {
@@ -72,14 +74,15 @@ async function main (): Promise<void> {
         latencies[summary.calls++] = performance.now() - at
         count(summary.codes, answer.overall_code)
       } catch (error) {
-        // grpc-js rejects with a ServiceError; anything else (a bug here) has no code and is named by its text.
-        const code = (error as Partial<ServiceError>).code
-        count(summary.errors, code === undefined ? String(error) : status[code] ?? String(code))
+        // Anything but a CallError is a bug here, named by its text.
+        count(summary.errors, error instanceof CallError ? error.code : String(error))
       }
     }
   }
   await Promise.all(Array.from({ length: concurrency }, worker))
   summary.duration_us = Math.round((performance.now() - started) * 1000)
+  const cpu = process.cpuUsage(cpuBefore)
+  summary.cpu_us = cpu.user + cpu.system
   caller.close()
   const sorted = latencies.slice(0, summary.calls).sort()
   summary.latency_ms = PERCENTILES.map((p) => [p, percentileOf(sorted, p)])

@@ -4,6 +4,7 @@ import type { BenchContext } from './context'
 import { rlsCaller } from './grpc-client'
 import type { GrpcSummary } from './grpc-loadgen'
 import type { LoadRequest, LoadRun, Loader } from './load'
+import { fmt } from './report'
 import { REPO_ROOT, RUN_TS, waitForStdout, type Procs } from './procs'
 import { GRPC_DOMAIN } from './tollgate-config'
 
@@ -69,7 +70,7 @@ export function grpcFailures (summary: GrpcSummary): string | undefined {
  * values, `request.connections` the calls kept in flight; there are no threads, headers
  * nor fixed rate.
  */
-export function grpcLoader (procs: Procs, dir: string, warn: (message: string) => void): Loader {
+export function grpcLoader (procs: Procs, dir: string, report: { log: (message: string) => void, warn: (message: string) => void }): Loader {
   let runs = 0
   return async (request: LoadRequest): Promise<LoadRun> => {
     if (request.rate !== undefined) throw new Error('the gRPC loader cannot send a fixed rate')
@@ -84,7 +85,9 @@ export function grpcLoader (procs: Procs, dir: string, warn: (message: string) =
     await child.exited
     const summary = readGrpcSummary(match[0])
     const failed = grpcFailures(summary)
-    if (failed !== undefined) warn(`gRPC load: calls without an OK or OVER_LIMIT answer: ${failed}`)
+    if (failed !== undefined) report.warn(`gRPC load: calls without an OK or OVER_LIMIT answer: ${failed}`)
+    // The client's own cost: when it nears a core, calls/s measure the client, not tollgate.
+    report.log(`gRPC load generator: ${fmt(summary.cpu_us / Math.max(1, summary.calls), 1)} µs of its own CPU per call, ${fmt(summary.cpu_us / Math.max(1, summary.duration_us) * 100, 0)}% of a core`)
     return grpcLoadRun(summary)
   }
 }
@@ -111,5 +114,5 @@ export async function checkGrpc (address: string, key: string): Promise<string |
 
 /** The gRPC row's loader, from the bench's context. */
 export function grpcRowLoader (ctx: BenchContext): Loader {
-  return grpcLoader(ctx.procs, ctx.tmp, ctx.warn)
+  return grpcLoader(ctx.procs, ctx.tmp, ctx)
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { checkGrpc, grpcFailures, grpcLoader, grpcLoadRun, readGrpcSummary } from '../../bench/grpc'
+import { rlsCaller } from '../../bench/grpc-client'
 import { PERCENTILES } from '../../bench/load'
 import { Procs } from '../../bench/procs'
 import { makeKeys, tollgateConfig } from '../../bench/tollgate-config'
@@ -14,7 +15,7 @@ import { grpcAddressOf } from '../grpc/client'
 // The gRPC row's load generator and its parser: the row's counts are only as right as these.
 
 t.test('parses the BENCH-GRPC line: OK as 200, OVER_LIMIT as 429, failed calls and UNKNOWN answers as errors', async (t) => {
-  const summary = readGrpcSummary('BENCH-GRPC {"calls":33,"duration_us":1500000,"codes":{"OK":20,"OVER_LIMIT":10,"UNKNOWN":3},' +
+  const summary = readGrpcSummary('BENCH-GRPC {"calls":33,"duration_us":1500000,"cpu_us":700000,"codes":{"OK":20,"OVER_LIMIT":10,"UNKNOWN":3},' +
     '"errors":{"UNAVAILABLE":2,"DEADLINE_EXCEEDED":1},"latency_ms":[[50,1.5],[99,20]]}\n')
   const run = grpcLoadRun(summary)
   t.equal(run.responses, 30, 'the answers with a status of their own')
@@ -43,17 +44,24 @@ t.test('a short run against a real tollgate with the bench\'s gRPC config: every
     rmSync(dir, { recursive: true, force: true })
   })
   const warnings: string[] = []
-  const load = grpcLoader(procs, dir, (message) => warnings.push(message))
+  const logs: string[] = []
+  const load = grpcLoader(procs, dir, { log: (message) => logs.push(message), warn: (message) => warnings.push(message) })
   const three = keys.allowed.slice(0, 3)
 
   t.equal(await checkGrpc(address, three[0]?.key ?? ''), undefined, 'the row\'s check passes: OK from the key\'s own limit')
   t.match(await checkGrpc(address, 'not-a-key-of-the-bench'), /expected OK, got OVER_LIMIT/, 'and fails for a key tollgate does not know')
+
+  // An empty domain is refused (an unknown one answers OK, as envoyproxy/ratelimit does).
+  const empty = rlsCaller(address, '')
+  t.teardown(() => empty.close())
+  await t.rejects(empty.ask(three[0]?.key ?? ''), { code: 'INVALID_ARGUMENT' }, 'a gRPC error status reaches the caller by name')
 
   const run = await load({ url: address, keys: three.map((k) => k.key), seconds: 1, connections: 4, threads: 1 })
   t.ok(run.responses > 0, `some answers (${run.responses})`)
   t.same([...run.statuses], [[200, run.responses]], 'every answer OK')
   t.equal(run.errors, 0)
   t.same(warnings, [])
+  t.match(logs[0], /^gRPC load generator: \d+\.\d µs of its own CPU per call, \d+% of a core$/, 'the client\'s own cost is logged')
   t.ok(run.seconds >= 1 && run.seconds < 3, `ran for its second (${run.seconds} s)`)
   t.same(run.latency.map(([p]) => p), PERCENTILES, 'one latency point per percentile')
   const values = run.latency.map(([, ms]) => ms)
