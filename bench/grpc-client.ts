@@ -27,7 +27,7 @@ export class CallError extends Error {
 }
 
 /** As wrk's `--timeout 5s` for the HTTP rows: a call unanswered by then is an error (DEADLINE_EXCEEDED). */
-export const CALL_TIMEOUT_MS = 5000
+const CALL_TIMEOUT_MS = 5000
 
 export interface RlsCaller {
   /** One ShouldRateLimit call; rejects with a CallError. */
