@@ -16,19 +16,25 @@ import { anyTarget, spellingOf } from './targets'
  * 5xx, never silence, never a crash. And no spelling of a limited path escapes its rule.
  */
 
+// trust_proxy: true, so that random x-forwarded-for values reach the client-IP parsing;
+// a plan and a key named like Object.prototype members, for lookups in plain objects.
 const RULES = `
 listen: { decision: 127.0.0.1:0 }
+trust_proxy: true
 plans:
   anonymous: [ { max: 1000000, per: 1m } ]
   free: [ { max: 1000000, per: 1m } ]
+  constructor: [ { max: 1000000, per: 1m } ]
 keys:
   - { name: acme, key: acme-key, plan: free }
+  - { name: toString, key: proto-key, plan: constructor }
 routes:
-  - { match: "GET /expensive", plans: { free: [ { max: 3, per: 1m } ], anonymous: [ { max: 3, per: 1m } ] } }
+  # A day: the budget spent in the test does not come back during a long TOLLGATE_FUZZ_RUNS hunt.
+  - { match: "GET /expensive", plans: { free: [ { max: 3, per: 1d } ], anonymous: [ { max: 3, per: 1d } ] } }
   - { match: "POST /upload/*", cost: 10 }
   - { match: "GET /public/*", limit: false }
 `
-const ROUTE_WINDOW = /"(free|anonymous) GET \/expensive-1m";q=3;w=60/
+const ROUTE_WINDOW = /"(free|anonymous) GET \/expensive-1d";q=3;w=86400/
 
 interface Setup { app: InProcess, upstream: Upstream, decisionPort: number }
 
@@ -50,11 +56,12 @@ async function setUp (t: Test): Promise<Setup> {
 type Header = readonly [name: string, value: string]
 
 /** One request, its target in UTF-8 and its header values byte for byte (latin1). */
-async function send (port: number, method: string, target: string, headers: readonly Header[]): Promise<RawResponse> {
+async function send (port: number, method: string, target: string, headers: readonly Header[], body = Buffer.alloc(0)): Promise<RawResponse> {
   const head = Buffer.concat([
-    Buffer.from(`${method} `, 'latin1'), Buffer.from(target, 'utf8'), Buffer.from(' HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: 0\r\n', 'latin1'),
+    Buffer.from(`${method} `, 'latin1'), Buffer.from(target, 'utf8'), Buffer.from(` HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: ${body.length}\r\n`, 'latin1'),
     ...headers.map(([name, value]) => Buffer.from(`${name}: ${value}\r\n`, 'latin1')),
-    Buffer.from('\r\n', 'latin1')
+    Buffer.from('\r\n', 'latin1'),
+    body
   ])
   return await rawExchange(port, head, CASE_MS)
 }
@@ -96,7 +103,7 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'ge
 /** Header values of any byte, the control bytes and the separators most of all. */
 const headerValue = fc.oneof(
   fc.string({ unit: fc.integer({ min: 0, max: 255 }).map((code) => String.fromCharCode(code)), maxLength: 40 }),
-  fc.constantFrom('acme-key', 'Bearer acme-key', 'bearer acme-key', 'BEARER  acme-key ', 'Bearer', 'Bearer ', 'Basic YTpi', 'Bearer acme-key, Bearer x',
+  fc.constantFrom('acme-key', 'Bearer acme-key', 'proto-key', 'Bearer proto-key', '1.2.3.4', '::1, 10.0.0.1', 'unknown', '[::1]:80', 'bearer acme-key', 'BEARER  acme-key ', 'Bearer', 'Bearer ', 'Basic YTpi', 'Bearer acme-key, Bearer x',
     'acme-key\u0000', ' acme-key', 'acme-key,acme-key', 'x'.repeat(300), 'x'.repeat(70000), '\u00e9', '', 'Bearer\tacme-key'),
   fc.stringMatching(/^[\x21-\x7e]{1,300}$/)
 )
@@ -140,6 +147,32 @@ t.test('random original requests at the decision API: 200 or a clear 4xx', async
   }), { numRuns: fuzzRuns(400) })
   t.same(app.logs.filter((line) => Number(line.level) >= 50), [], 'nothing logged as an error')
 })
+
+t.test('random bodies at POST /v1/check: a JSON decision or a clear 4xx', async (t) => {
+  const { app, decisionPort } = await setUp(t)
+  const fieldValue = fc.oneof(fc.jsonValue({ maxDepth: 2 }), headerValue, anyTarget, fc.constantFrom('acme-key', 'proto-key', '127.0.0.1', '::1', 'GET', 'get', 'HEAD'),
+    fc.integer(), fc.constantFrom(0, -1, 1e9, 1e9 + 1, 2 ** 53, 1.5))
+  const checkBody = fc.record({ key: fieldValue, ip: fieldValue, method: fieldValue, path: fc.oneof(anyTarget, fieldValue), cost: fieldValue, dry_run: fieldValue, extra: fieldValue },
+    { requiredKeys: ['path'] })
+  const body = fc.oneof(checkBody.map((value) => JSON.stringify(value)), fc.jsonValue().map((value) => JSON.stringify(value)),
+    fc.string({ unit: 'binary', maxLength: 200 }), fc.constantFrom('{"path": "/x", "key": "' + 'k'.repeat(5000) + '"}', '{"path": "/x", "cost": 1e400}', '{"path": "/x", "__proto__": {"dry_run": true}}'))
+  const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'APPLICATION/JSON', 'text/plain', 'application/json; charset=latin1', '')
+  await fc.assert(fc.asyncProperty(body, contentType, async (text, type) => {
+    const sent: Header[] = type === '' ? [] : [['content-type', type]]
+    const res = await send(decisionPort, 'POST', '/v1/check', sent, Buffer.from(text, 'utf8'))
+    const decided = (answer: RawResponse): boolean => answer.status === 200 && typeof field(parseOrUndefined(answer.body), 'allowed') === 'boolean'
+    assertClearAnswer(res, 'POST', decided, describe('POST', '/v1/check', sent, res) + ` body ${JSON.stringify(text.slice(0, 200))}`)
+  }), { numRuns: fuzzRuns(400) })
+  t.same(app.logs.filter((line) => Number(line.level) >= 50), [], 'nothing logged as an error')
+})
+
+const parseOrUndefined = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
 
 const KEYS: ReadonlyArray<readonly Header[]> = [[], [['x-api-key', 'acme-key']], [['Authorization', 'Bearer acme-key']]]
 
