@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { stringify } from 'yaml'
 import { ConfigSchema, loadConfigFile, parseConfig, type LoadResult } from '../../src/config'
-import { formatPath } from '../../src/config/validate'
+import { formatPath } from '../../src/config/error-path'
 import { parseYaml } from '../../src/config/yaml'
 import { CASE_MS, fuzzRuns } from './runs'
 
