@@ -62,7 +62,7 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   })
   // Fastify's own 404 and 400 bodies have another shape than every other answer of ours.
   admin.setNotFoundHandler(async (_request, reply) => {
-    const error = new TollgateError('not_found')
+    const error = new TollgateError('not_found', {}, 'No such endpoint on the admin port.')
     return await reply.code(error.statusCode).send(error.body())
   })
   admin.setErrorHandler(async (error: Error & { statusCode?: number }, request, reply) => {

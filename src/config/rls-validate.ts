@@ -1,5 +1,5 @@
 import { formatPath } from './error-path'
-import { API_KEY_ENTRY } from './rls-schema'
+import { API_KEY_ENTRY } from './schema-rls'
 
 /**
  * What the `rls` schema cannot say: plans that exist, a rule that knows whose budget it

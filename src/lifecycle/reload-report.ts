@@ -1,5 +1,5 @@
 import { isEmptyChange } from '../config/diff'
-import type { ReloadResult, Snapshot } from '../config'
+import { ANONYMOUS, type ReloadResult, type Snapshot } from '../config'
 import { zeroDecisions, type Logger, type Metrics } from '../observe'
 import { retire, type LiveState } from './state'
 
@@ -13,7 +13,7 @@ export function configuredClients (snapshot: Snapshot<LiveState>): Array<{ clien
   const { config } = snapshot
   return [
     ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
-    ...(config.plans.anonymous === undefined ? [] : [{ client: 'anonymous', plan: 'anonymous' }])
+    ...(config.plans[ANONYMOUS] === undefined ? [] : [{ client: ANONYMOUS, plan: ANONYMOUS }])
   ]
 }
 
