@@ -1,6 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { Kind } from '@sinclair/typebox'
 import fc from 'fast-check'
 import t from 'tap'
 import { stringify } from 'yaml'
@@ -26,9 +27,10 @@ const VALID = {
 
 type Segment = string | number
 
-/** The part of a JSON schema node the walk reads; TypeBox schemas are such nodes. */
+/** The part of a JSON schema node the walk reads; TypeBox schemas (all of which carry a Kind) are such nodes. */
 interface SchemaNode {
-  readonly type?: string
+  readonly [Kind]?: string
+  readonly type?: string | readonly string[]
   readonly properties?: Readonly<Record<string, SchemaNode>>
   readonly patternProperties?: Readonly<Record<string, SchemaNode>>
   readonly items?: SchemaNode
@@ -57,7 +59,7 @@ function knownKeys (node: SchemaNode, path: Segment[] = [], out: KnownKey[] = []
 
 function typesOf (node: SchemaNode): Set<string> {
   const types = new Set<string>()
-  if (node.type !== undefined) types.add(node.type)
+  for (const type of typeof node.type === 'string' ? [node.type] : node.type ?? []) types.add(type)
   for (const branch of node.anyOf ?? []) for (const type of typesOf(branch)) types.add(type)
   return types
 }
