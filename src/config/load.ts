@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import type { Config } from './schema'
 import { readConfigText } from './read'
 import { routeWarnings } from './route-validate'
-import { errorPath, formatPath, validateConfig } from './validate'
+import { formatPath } from './error-path'
+import { errorPath, validateConfig } from './validate'
 import { parseYaml } from './yaml'
 
 export type LoadResult =

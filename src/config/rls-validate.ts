@@ -1,3 +1,4 @@
+import { formatPath } from './error-path'
 import { API_KEY_ENTRY } from './schema-rls'
 
 /**
@@ -49,17 +50,17 @@ export function rlsChecks (document: Loose, plans: ReadonlySet<string> | undefin
     const names = new Set<string>()
     list.forEach((rule, i) => {
       if (!isRecord(rule) || typeof rule.name !== 'string') return
-      if (names.has(rule.name)) errors.push(`rls.domains.${domain}[${i}].name: "${rule.name}" is used by another rule of ${domain}`)
+      if (names.has(rule.name)) errors.push(`${formatPath(['rls', 'domains', domain, i, 'name'])}: "${rule.name}" is used by another rule of ${domain}`)
       names.add(rule.name)
     })
     const signatures = new Map<string, number>()
     list.forEach((rule, i) => {
       if (!isRecord(rule)) return
-      const at = `rls.domains.${domain}[${i}]`
+      const at = formatPath(['rls', 'domains', domain, i])
       errors.push(...ruleChecks(rule, at, plans, names))
       const signature = matchSignature(rule)
       const first = signatures.get(signature)
-      if (first !== undefined) errors.push(`${at}.match: the same as rls.domains.${domain}[${first}].match, which always applies first`)
+      if (first !== undefined) errors.push(`${at}.match: the same as ${formatPath(['rls', 'domains', domain, first, 'match'])}, which always applies first`)
       else signatures.set(signature, i)
     })
   }

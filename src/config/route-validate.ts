@@ -1,4 +1,5 @@
 import { METHODS } from 'node:http'
+import { formatPath } from './error-path'
 import type { Config } from './schema'
 
 /**
@@ -52,7 +53,7 @@ function blockedPlans (route: Loose, plans: Loose, at: string): Array<Smallest &
   if (typeof cost !== 'number' || !Number.isInteger(cost)) return []
   const own = isRecord(route.plans) ? route.plans : {}
   return Object.entries(plans).flatMap(([plan, windows]) => {
-    const least = smallest([[windows, `plans.${plan}`], [own[plan], `${at}.plans.${plan}`]])
+    const least = smallest([[windows, formatPath(['plans', plan])], [own[plan], `${at}.${formatPath(['plans', plan])}`]])
     return least !== undefined && cost > least.max ? [{ plan, ...least }] : []
   })
 }

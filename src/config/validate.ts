@@ -6,6 +6,7 @@ import { redisChecks } from './redis-validate'
 import { rlsChecks } from './rls-validate'
 import { routeChecks } from './route-validate'
 import { durationMs } from './bounds'
+import { formatPath } from './error-path'
 import { ConfigSchema, DURATION_PATTERN, type Config } from './schema'
 import { serverChecks } from './server-validate'
 import { ANONYMOUS, UNKNOWN_CLIENT } from './vocabulary'
@@ -29,16 +30,6 @@ const durationBound = (keyword: string, holds: (ms: number, bound: number) => bo
 durationBound('minDuration', (ms, bound) => ms >= bound)
 durationBound('maxDuration', (ms, bound) => ms <= bound)
 const validateSchema = ajv.compile<Config>(ConfigSchema)
-
-/** `/plans/free/1/per` → `plans.free[1].per` */
-export function formatPath (segments: ReadonlyArray<string | number>): string {
-  let out = ''
-  for (const segment of segments) {
-    if (typeof segment === 'number' || /^[0-9]+$/.test(segment)) out += `[${segment}]`
-    else out += out === '' ? segment : `.${segment}`
-  }
-  return out === '' ? '(top level)' : out
-}
 
 function pointerSegments (pointer: string): string[] {
   return pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
@@ -160,7 +151,7 @@ function crossChecks (document: unknown): string[] {
     const extra = isRecord(route) ? route.plans : undefined
     if (plans !== undefined && isRecord(extra)) {
       for (const plan of Object.keys(extra)) {
-        if (!plans.has(plan)) errors.push(`routes[${i}].plans.${plan}: "${plan}" is not a plan in plans`)
+        if (!plans.has(plan)) errors.push(`${formatPath(['routes', i, 'plans', plan])}: "${plan}" is not a plan in plans`)
       }
     }
   })
