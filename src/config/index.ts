@@ -2,7 +2,7 @@ export { ConfigSchema, KEY_PATTERN, type Config, type WindowConfig } from './sch
 export { durationMs, MAX_AMOUNT } from './bounds'
 export { parseConfig, loadConfigFile, type LoadResult } from './load'
 export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from './live'
-export { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
+export { diffConfig, isEmptyChange, RESTART_ONLY, type ConfigChanges } from './diff'
 export { watchConfig, type ConfigWatch } from './watch'
 export { API_KEY_ENTRY, type RlsConfig } from './schema-rls'
 export { keysSummary } from './summary'

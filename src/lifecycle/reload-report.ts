@@ -1,15 +1,14 @@
-import { isEmptyChange } from '../config/diff'
-import type { ReloadResult, Snapshot } from '../config'
+import { isEmptyChange, type ReloadResult, type Snapshot } from '../config'
 import { zeroDecisions, type Logger, type Metrics } from '../observe'
 import { retire, type LiveState } from './state'
 
-export interface ReportDeps {
+interface ReportDeps {
   readonly log: Logger
   readonly metrics: Metrics
 }
 
 /** The decision series a config's clients need from the start. */
-export function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: string, plan: string }> {
+function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: string, plan: string }> {
   const { config } = snapshot
   return [
     ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),

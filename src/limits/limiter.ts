@@ -31,7 +31,7 @@ export interface Decision {
 
 export type RedisErrorMode = 'allow' | 'deny' | 'local'
 
-export interface LimiterOptions {
+interface LimiterOptions {
   readonly store: LimitStore
   readonly onStoreError: RedisErrorMode
   /** Per-replica store used under `on_redis_error: local` while the shared one fails. */
@@ -90,10 +90,6 @@ export class Limiter {
 
   constructor (options: LimiterOptions) {
     this.#options = options
-  }
-
-  get store (): LimitStore {
-    return this.#options.store
   }
 
   /**

@@ -2,7 +2,7 @@ import { ReplyError, type Cluster, type Redis } from 'ioredis'
 import { answerWithin } from './deadline'
 import { RedisFailure, UnexpectedReplyError } from './store-errors'
 import { CHECK_SCRIPT } from './store-redis.lua'
-import { assertCost, assertGroupsRequest, assertLimitRequest } from './store-memory'
+import { assertCost, assertGroupsRequest, assertLimitRequest } from './store-contract'
 import type { Algorithm, GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
 
 /** The ioredis command name the script is defined under (EVALSHA, NOSCRIPT → EVAL). */

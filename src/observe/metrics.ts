@@ -16,15 +16,15 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Regist
  * ~0.2–2 ms, the app behind it ms to seconds; the top buckets catch timeouts
  * (Redis 250 ms, upstream 30 s).
  */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 /** A Redis check is fast or it is a timeout: finer at the bottom. */
-export const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
 export const DECISIONS = ['allowed', 'limited', 'would_limit', 'unauthenticated', 'degraded', 'overloaded'] as const
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
-export const REDIS_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
+const REDIS_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
 /** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
-export const CIRCUIT_STATES = { closed: 0, half_open: 1, open: 2 } as const
+const CIRCUIT_STATES = { closed: 0, half_open: 1, open: 2 } as const
 
 export type Metrics = ReturnType<typeof createMetrics>
 
