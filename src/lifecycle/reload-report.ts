@@ -47,7 +47,9 @@ export function reportReload (deps: ReportDeps, result: ReloadResult, trigger: s
   // The lines about this reload are written at the more verbose of the two levels, so
   // the reload that turns info off (log_level: warn) is still confirmed in the log.
   const level = current.config.log_level
-  const quieter = log.levels.values[level] > log.levels.values[log.level]
+  // pino ranks `silent` too (Infinity); a name it did not rank would count as the quietest.
+  const rank = (name: string): number => log.levels.values[name] ?? Infinity
+  const quieter = rank(level) > rank(log.level)
   if (!quieter) log.level = level
   for (const warning of result.warnings) log.warn({ trigger }, warning)
   if (result.restartNeeded.length > 0) {

@@ -67,13 +67,13 @@ export class MemoryLimitStore implements LimitStore {
     const nowMs = this.now()
     const nowUs = Math.round(nowMs * 1000)
     const cost = request.cost * UNIT
-    const keys = request.windows.map((w) => entryKey(request.subject, w.scope))
-    const evaluations = request.windows.map((w, i) =>
-      evaluate(this.read(keys[i], nowMs), w, nowUs, cost)
-    )
+    const evaluations = request.windows.map((w) => {
+      const key = entryKey(request.subject, w.scope)
+      return { key, ...evaluate(this.read(key, nowMs), w, nowUs, cost) }
+    })
     const allowed = evaluations.every((e) => e.fits)
     if (allowed && cost > 0 && request.dryRun !== true) {
-      evaluations.forEach((e, i) => this.write(keys[i], e.next, nowMs + e.ttlMs))
+      for (const e of evaluations) this.write(e.key, e.next, nowMs + e.ttlMs)
     }
     const windows = evaluations.map((e): WindowResult => {
       if (allowed) return { allowed: true, ...e.spent }

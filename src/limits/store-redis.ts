@@ -55,7 +55,8 @@ export class RedisLimitStore implements LimitStore {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     redis.defineCommand(COMMAND, { lua: CHECK_SCRIPT })
     // defineCommand adds the method at run time; ioredis cannot type it.
-    const command = (redis as unknown as Record<string, CheckCommand>)[COMMAND]
+    const command = (redis as unknown as Record<string, CheckCommand | undefined>)[COMMAND]
+    if (command === undefined) throw new Error(`ioredis did not define the ${COMMAND} command`)
     this.run = command.bind(redis)
   }
 

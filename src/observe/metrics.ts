@@ -167,14 +167,15 @@ export function metricsRenderer (registry: Registry<RegistryContentType>): (open
   let previous: Promise<unknown> = Promise.resolve()
   const render = async (openMetrics: boolean): Promise<{ contentType: string, body: string }> => {
     if (!openMetrics) return { contentType: PROMETHEUS_TEXT, body: await registry.metrics() }
-    const counters = registry.getMetricsAsArray().filter((m) => String(m.type) === 'counter')
-    const names = counters.map((m) => m.name)
+    const saved = registry.getMetricsAsArray()
+      .filter((m) => String(m.type) === 'counter')
+      .map((metric) => ({ metric, name: metric.name }))
     registry.setContentType(OPENMETRICS)
     try {
       return { contentType: OPENMETRICS, body: await registry.metrics() }
     } finally {
       registry.setContentType(PROMETHEUS_TEXT)
-      counters.forEach((m, i) => { m.name = names[i] })
+      for (const { metric, name } of saved) metric.name = name
     }
   }
   return async (openMetrics) => {
