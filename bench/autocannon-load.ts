@@ -1,5 +1,5 @@
 import autocannon from 'autocannon'
-import { PERCENTILES, type LoadRequest, type LoadRun } from './load'
+import { PERCENTILES, percentileOf, type LoadRequest, type LoadRun } from './load'
 
 /**
  * Load from autocannon, inside the bench process. Used for the fixed-rate rows
@@ -7,13 +7,6 @@ import { PERCENTILES, type LoadRequest, type LoadRun } from './load'
  * every row when wrk is not installed. Its own CPU is the bench process's, never the
  * proxy's, but it competes with the proxy for the two cores.
  */
-
-/** Nearest-rank percentile of ascending values; NaN for none. */
-function percentileOf (sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
-  return sorted[rank] ?? NaN
-}
 
 export async function autocannonLoad (request: LoadRequest): Promise<LoadRun> {
   const path = new URL(request.url).pathname

@@ -9,6 +9,13 @@ export const PERCENTILES: readonly number[] = [
   92.5, 95, 96, 97, 98, 98.5, 99, 99.25, 99.5, 99.75, 99.9, 99.95, 99.99
 ]
 
+/** Nearest-rank percentile of ascending values; NaN for none. For the loaders that see every sample. */
+export function percentileOf (sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))
+  return sorted[rank] ?? NaN
+}
+
 export interface LoadRun {
   /** Responses received, any status. */
   responses: number

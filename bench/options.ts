@@ -30,7 +30,7 @@ export const USAGE = `npm run bench -- [options]
   --rounds N        measured rounds, the row order alternating (3)
   --duration S      seconds per row per round (10)
   --warmup S        seconds of unmeasured load per row before round 1 (3)
-  --connections N   concurrent connections (50)
+  --connections N   concurrent connections; the gRPC row's calls in flight (50)
   --threads N       wrk threads (1)
   --rate R          requests/s of the fixed-rate rows (5000)
   --rows A,B        only these rows; optional (*) rows run only when named:

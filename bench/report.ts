@@ -115,6 +115,17 @@ export function reading (ms: readonly Measurement[]): string[] {
     out.push(`- **Decision API against the peer's decision route:** ${fmt(decision.cpuPerRequest, 1)} µs CPU/req against ${fmt(peerDecision.cpuPerRequest, 1)} µs: ` +
       `${fmt(cpu, 2)}× (target ≤ 1.0×: ${verdict(cpu <= 1)}); ${fmt(decision.reqPerSec / peerDecision.reqPerSec, 2)}× its req/s.`)
   }
+  // No target in the issue: the line compares, it judges nothing.
+  const grpc = by('grpc')
+  const httpDecisions = ([[decision, 'GET /v1/authorize'], [peerDecision, "the peer's decision route"]] as const)
+    .flatMap(([m, name]) => m?.cpuPerRequest === undefined ? [] : [{ m, name, cpu: m.cpuPerRequest }])
+  if (grpc?.cpuPerRequest !== undefined && httpDecisions.length > 0) {
+    const cpu = grpc.cpuPerRequest
+    out.push(`- **gRPC ShouldRateLimit (1 descriptor) against the HTTP decisions:** ${fmt(cpu, 1)} µs CPU/call against ` +
+      httpDecisions.map((d) => `${fmt(d.cpu, 1)} µs for ${d.name} (${fmt(cpu / d.cpu, 2)}×)`).join(' and ') +
+      `; ${fmt(grpc.reqPerSec, 0)} calls/s against ` +
+      httpDecisions.map((d) => `${fmt(d.m.reqPerSec, 0)} req/s (${fmt(grpc.reqPerSec / d.m.reqPerSec, 2)}×)`).join(' and ') + '.')
+  }
   const nginxAuth = by('nginx-auth')
   const nginx = by('nginx')
   if (nginxAuth !== undefined && nginx !== undefined) {

@@ -79,6 +79,7 @@ The latency distributions are plotted in [latency.svg](latency.svg).
 - **nginx proxy + limit_req**: Debian's nginx, one worker, \`limit_req\` keyed by \`$http_x_api_key\` at a rate that refuses nothing, keep-alive to the upstream, access log on (bench/nginx.ts).
 - **tollgate allowed (Redis / embedded store)**: tollgate compiled (\`npm run build\`, \`node bin/tollgate.js\`), default config but for the plans: ${KEY_COUNT} keys on \`{ max: 1000000, per: 1s }\`, so nothing is refused; access log on (\`log_level: info\`), to a file.
 - **tollgate refused**: one key on \`{ max: 1, per: 1h }\`: after its first request every answer is a 429, nothing is forwarded.
+- **tollgate gRPC ShouldRateLimit**: tollgate with \`listen.grpc\` and an \`rls\` domain whose one rule is \`match: [ { key: api_key } ]\`, on the same Redis; the load from bench/grpc-loadgen.ts, a node:http2 gRPC client in a process of its own keeping ${o.connections} calls in flight on one HTTP/2 connection, one \`api_key\` descriptor per call rotating over the ${KEY_COUNT} keys. Its req/s are calls/s, µs CPU/req is tollgate's CPU per call; OK is counted as 2xx and OVER_LIMIT as 429, as tollgate's metrics count them.
 - **fixed rate**: direct and tollgate (Redis) at ${o.rate} req/s, unsaturated, to show what tollgate adds to the direct latency. wrk cannot hold a rate (wrk2 is not in Debian), so autocannon drives these two rows from inside the bench process.
 - Optional rows (\`--rows undici,reply-from\`): minimal Fastify proxies without limits, for the cost of the forwarding layer alone.
 

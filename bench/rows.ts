@@ -1,6 +1,7 @@
 import type { BenchContext } from './context'
 import type { Loader } from './load'
 import type { SystemId } from './stacks'
+import { checkGrpc, grpcRowLoader } from './grpc'
 import { PATH } from './tollgate-config'
 
 /**
@@ -24,6 +25,11 @@ export interface Row {
   /** Replaces the default loader of `load`. */
   loader?: (ctx: BenchContext) => Loader
   /**
+   * Replaces the HTTP check before the rounds (two requests with the row's first key), for
+   * a row with its own protocol: resolves with what is wrong, or undefined.
+   */
+  check?: (url: string, key: string) => Promise<string | undefined>
+  /**
    * `decision`: the row asks a decision API, as nginx's auth_request does (`GET
    * /v1/authorize` with X-Original-Method and X-Original-URI), and every allowed answer
    * is an empty 200. Default: the row proxies, and its answers are the upstream's.
@@ -43,10 +49,13 @@ export const ROWS: readonly Row[] = [
   { id: 'peer', label: 'peer: Fastify + http-proxy + rate-limit (Redis)', system: 'peer', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'nginx', label: 'nginx proxy + limit_req', system: 'nginx', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'allowed', label: 'tollgate allowed (Redis)', system: 'tollgate', keys: 'spread', expect: 200, load: 'saturate' },
+  { id: 'allowed-nolog', label: 'tollgate allowed (Redis), access_log: false', system: 'tollgate-nolog', keys: 'spread', expect: 200, load: 'saturate', optional: true },
   { id: 'allowed-memory', label: 'tollgate allowed (embedded store)', system: 'tollgate-memory', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'refused', label: 'tollgate refused (1 key, 429)', system: 'tollgate', keys: 'refused', expect: 429, load: 'saturate' },
   { id: 'decision', label: 'tollgate decision API (Redis)', system: 'tollgate-decision', keys: 'spread', expect: 200, load: 'saturate', asks: 'decision' },
   { id: 'peer-decision', label: 'peer decision: Fastify + rate-limit (Redis), 200 itself', system: 'peer-decision', keys: 'spread', expect: 200, load: 'saturate', asks: 'decision' },
+  // `expect: 200`: an OK answer, as tollgate's metrics count it (bench/grpc.ts).
+  { id: 'grpc', label: 'tollgate gRPC ShouldRateLimit (Redis, 1 descriptor)', system: 'tollgate-grpc', keys: 'spread', expect: 200, load: 'saturate', loader: grpcRowLoader, check: checkGrpc },
   { id: 'nginx-auth', label: 'nginx auth_request → tollgate decision (Redis)', system: 'nginx-auth', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'direct-fixed', label: 'direct, fixed rate', system: 'direct', keys: 'spread', expect: 200, load: 'fixed' },
   { id: 'allowed-fixed', label: 'tollgate allowed (Redis), fixed rate', system: 'tollgate', keys: 'spread', expect: 200, load: 'fixed' },

@@ -34,8 +34,13 @@ function saturatingLoader (ctx: BenchContext): { loader: Loader, name: string } 
   return { loader: autocannonLoad, name: 'autocannon (in the bench process)' }
 }
 
-/** One request with the row's first key, twice (the refused key answers 429 from the second on). */
+/** One request with the row's first key, twice (the refused key answers 429 from the second on); a row with its own protocol, its own check. */
 async function checkRow (ctx: BenchContext, p: Prepared, upstreamBody: string): Promise<void> {
+  if (p.row.check !== undefined) {
+    const wrong = await p.row.check(p.target.url, p.keys[0] ?? '').catch((error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`)
+    if (wrong !== undefined) ctx.warn(`${p.row.label}: ${wrong}`)
+    return
+  }
   const decision = p.row.asks === 'decision'
   const headers = { 'x-api-key': p.keys[0] ?? '', ...(decision ? DECISION_HEADERS : {}) }
   const url = decision ? `${p.target.url}${DECISION_PATH}` : `${p.target.url}${PATH}`

@@ -15,6 +15,7 @@ import { makeKeys, tollgateConfig, type BenchKeys } from './tollgate-config'
 
 /** A started system under test. */
 export interface Target {
+  /** What the row's loader talks to: an HTTP origin, or HOST:PORT for the gRPC row. */
   url: string
   /** The processes whose CPU and RSS the row reports; none for the upstream alone. */
   proxyPids: () => number[]
@@ -35,8 +36,8 @@ interface System {
   start: (ctx: BenchContext, base: Base) => Promise<Target | string>
 }
 
-export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-memory' |
-  'tollgate-decision' | 'peer-decision' | 'nginx-auth' | 'reference-undici' | 'reference-reply-from'
+export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-nolog' | 'tollgate-memory' |
+  'tollgate-decision' | 'peer-decision' | 'tollgate-grpc' | 'nginx-auth' | 'reference-undici' | 'reference-reply-from'
 
 /** A bench/*.ts helper in its own process; resolves once it prints `LISTENING <port>`. */
 async function startHelper (ctx: BenchContext, file: string, args: string[]): Promise<{ child: Child, url: string }> {
@@ -47,7 +48,7 @@ async function startHelper (ctx: BenchContext, file: string, args: string[]): Pr
   return { child, url: `http://127.0.0.1:${match[1] ?? ''}` }
 }
 
-async function startTollgate (ctx: BenchContext, name: string, yaml: string, nodeFlags: string[] = []): Promise<Target & { child: Child }> {
+async function startTollgate (ctx: BenchContext, name: string, yaml: string, nodeFlags: string[] = []): Promise<Target & { child: Child, grpc: string | undefined }> {
   const dir = join(ctx.tmp, name)
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'config.yml'), yaml)
@@ -68,9 +69,10 @@ async function startTollgate (ctx: BenchContext, name: string, yaml: string, nod
   }
   const match = await waitForFileLine(child, logFile, /^.*"msg":"tollgate listening".*$/m, 30_000, errFile)
   // A pino line: JSON by construction; `proxy` is checked below.
-  const line = JSON.parse(match[0]) as { proxy?: unknown }
+  const line = JSON.parse(match[0]) as { proxy?: unknown, grpc?: unknown }
   if (typeof line.proxy !== 'string') throw new Error(`the listening line has no proxy URL: ${match[0]}`)
-  return { child, url: line.proxy.replace('://localhost', '://127.0.0.1'), proxyPids: () => [child.pid], logFile }
+  const grpc = typeof line.grpc === 'string' ? line.grpc : undefined
+  return { child, url: line.proxy.replace('://localhost', '://127.0.0.1'), grpc, proxyPids: () => [child.pid], logFile }
 }
 
 export async function startTollgateRedis (ctx: BenchContext, base: Base, nodeFlags: string[] = []): Promise<Target & { child: Child }> {
@@ -90,17 +92,26 @@ export const SYSTEMS: Record<SystemId, System> = {
     }
   },
   'tollgate-decision': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-decision', tollgateConfig(undefined, base.redis.url, base.keys)) },
+  'tollgate-grpc': {
+    start: async (ctx, base) => {
+      const tollgate = await startTollgate(ctx, 'tollgate-grpc', tollgateConfig(undefined, base.redis.url, base.keys, { grpc: true }))
+      if (tollgate.grpc === undefined) throw new Error('tollgate-grpc: the listening line has no grpc address')
+      return { url: tollgate.grpc, proxyPids: tollgate.proxyPids, logFile: tollgate.logFile }
+    }
+  },
   'peer-decision': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'peer-decision.ts', [base.redis.url])) },
   // Both processes are the gateway's cost: nginx's worker and the tollgate it asks.
   'nginx-auth': {
     start: async (ctx, base) => {
       if (!nginxInstalled()) return `${NGINX} is not installed (apt-get install nginx-light)`
-      const tollgate = await startTollgate(ctx, 'tollgate-nginx', tollgateConfig(undefined, base.redis.url, base.keys, ['decision: { deny_status: 403 }']))
+      const tollgate = await startTollgate(ctx, 'tollgate-nginx', tollgateConfig(undefined, base.redis.url, base.keys, { extra: ['decision: { deny_status: 403 }'] }))
       const nginx = await startNginx(ctx, 'nginx-auth', (port) => authRequestBlock(port, new URL(base.upstreamUrl), new URL(tollgate.url)))
       return { url: nginx.url, proxyPids: () => [...nginx.workers(), tollgate.child.pid], logFile: tollgate.logFile }
     }
   },
   tollgate: { start: async (ctx, base) => await startTollgateRedis(ctx, base) },
+  // What the access log costs: the same tollgate with `access_log: false`.
+  'tollgate-nolog': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-nolog', tollgateConfig(base.upstreamUrl, base.redis.url, base.keys, { extra: ['access_log: false'] })) },
   'tollgate-memory': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-memory', tollgateConfig(base.upstreamUrl, undefined, base.keys)) },
   'reference-undici': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'reference-undici.ts', [base.upstreamUrl])) },
   'reference-reply-from': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'reference-reply-from.ts', [base.upstreamUrl])) }

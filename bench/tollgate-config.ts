@@ -25,16 +25,28 @@ export function makeKeys (): BenchKeys {
   return { allowed, refused: make('refused') }
 }
 
+/** The `rls` domain the gRPC row asks, its one rule matching the `api_key` descriptor. */
+export const GRPC_DOMAIN = 'bench'
+
+export interface ConfigOptions {
+  /** Lines appended at the top level. Default: none. */
+  extra?: readonly string[]
+  /** `listen.grpc` on a free port and the GRPC_DOMAIN domain: an `api_key` descriptor is limited by that key's plan. Default: false. */
+  grpc?: boolean
+}
+
 /**
  * `upstreamUrl` undefined: the decision API on the proxy listener; `redisUrl` undefined:
- * the embedded store. `extra` lines are appended; everything else is the default config.
+ * the embedded store. Everything else is the default config.
  */
-export function tollgateConfig (upstreamUrl: string | undefined, redisUrl: string | undefined, keys: BenchKeys, extra: readonly string[] = []): string {
+export function tollgateConfig (upstreamUrl: string | undefined, redisUrl: string | undefined, keys: BenchKeys, options: ConfigOptions = {}): string {
+  const grpc = options.grpc === true
   return [
     '# written by bench/stacks.ts',
     'listen:',
     '  proxy: 127.0.0.1:0',
     '  admin: 127.0.0.1:0',
+    ...(grpc ? ['  grpc: 127.0.0.1:0'] : []),
     ...(upstreamUrl === undefined ? [] : [`upstream: ${upstreamUrl}`]),
     ...(redisUrl === undefined ? [] : [`redis: ${redisUrl}`]),
     'plans:',
@@ -45,7 +57,8 @@ export function tollgateConfig (upstreamUrl: string | undefined, redisUrl: strin
     ...keys.allowed.map((k) => `  - { name: ${k.name}, sha256: "${k.sha256}", plan: bench }`),
     `  - { name: ${keys.refused.name}, sha256: "${keys.refused.sha256}", plan: tiny }`,
     'shutdown: { grace: 2s, drain_delay: 0s }',
-    ...extra,
+    ...(grpc ? ['rls:', '  domains:', `    ${GRPC_DOMAIN}:`, '      - match: [ { key: api_key } ]'] : []),
+    ...(options.extra ?? []),
     ''
   ].join('\n')
 }

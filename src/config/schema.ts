@@ -3,6 +3,7 @@ import { AdminSchema } from './schema-admin'
 import { DecisionSchema } from './schema-decision'
 import { MAX_AMOUNT } from './bounds'
 import { Duration } from './duration'
+import { ALGORITHMS, ANONYMOUS, REDIS_ERROR_MODES } from './vocabulary'
 export { DURATION_PATTERN } from './duration'
 import { RlsSchema } from './schema-rls'
 import { ServerSchema } from './schema-server'
@@ -16,7 +17,7 @@ import { RedisSchema } from './schema-redis'
  * knows the long form.
  */
 
-const Algorithm = Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')])
+const Algorithm = Type.Union(ALGORITHMS.map((a) => Type.Literal(a)))
 
 /** A name that is safe in logs, metric labels and Redis keys. */
 const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
@@ -89,7 +90,7 @@ export const ConfigSchema = Type.Object({
     timeout: Duration({ min: '10ms', max: '1m', default: '1s' })
   }, { additionalProperties: false, default: {} }),
   redis: Type.Optional(RedisSchema),
-  on_redis_error: Type.Union([Type.Literal('allow'), Type.Literal('deny'), Type.Literal('local')], { default: 'allow' }),
+  on_redis_error: Type.Union(REDIS_ERROR_MODES.map((m) => Type.Literal(m)), { default: 'allow' }),
   /**
    * Rate-limit checks waiting on the store at once. Past it a request is refused at once
    * with 503 `overloaded` (never let through), so a burst cannot queue checks until they
@@ -100,12 +101,22 @@ export const ConfigSchema = Type.Object({
     default: false,
     errorMessage: 'must be true, false or a list of addresses / CIDR ranges'
   }),
+  /** One line per request (`true`), none (`false` or `0`), or a share of them (`0.01`); 5xx always. */
+  // One keyword set, not a union: Ajv then names the bound that failed (`must be at most
+  // 1`), where a union can only say that no branch matched.
+  access_log: Type.Unsafe<boolean | number>({
+    type: ['boolean', 'number'],
+    minimum: 0,
+    maximum: 1,
+    default: true,
+    errorMessage: 'must be true, false, or the share of requests to log, from 0 to 1 (0.01: one in a hundred)'
+  }),
   log_level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   api_key: Type.Object({
     header: Type.String({ pattern: '^[A-Za-z0-9!#$%&\'*+.^_`|~-]+$', default: 'x-api-key', errorMessage: 'is not a valid header name' }),
-    unknown: Type.Union([Type.Literal('reject'), Type.Literal('anonymous')], { default: 'reject' })
+    unknown: Type.Union([Type.Literal('reject'), Type.Literal(ANONYMOUS)], { default: 'reject' })
   }, { additionalProperties: false, default: {} }),
-  algorithm: Type.Union([Type.Literal('gcra'), Type.Literal('sliding'), Type.Literal('fixed')], { default: 'gcra' }),
+  algorithm: Type.Union(ALGORITHMS.map((a) => Type.Literal(a)), { default: 'gcra' }),
   plans: Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { minProperties: 1, additionalProperties: false }),
   keys: Type.Array(Key, { default: [] }),
   routes: Type.Array(Route, { default: [] }),

@@ -8,6 +8,7 @@ import { routeChecks } from './route-validate'
 import { durationMs } from './bounds'
 import { ConfigSchema, DURATION_PATTERN, type Config } from './schema'
 import { serverChecks } from './server-validate'
+import { ANONYMOUS, UNKNOWN_CLIENT } from './vocabulary'
 
 const DURATION = new RegExp(DURATION_PATTERN)
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true, allowUnionTypes: true })
@@ -78,7 +79,10 @@ function describe (error: ErrorObject): string {
         : `${shown(error)} ${error.message ?? 'is invalid'}`
     case 'type':
       // YAML reads `per: 10` as a number: say what is wrong, not "must be string".
-      return parent?.format === 'duration' ? `${shown(error)} ${NOT_A_DURATION}` : `${shown(error)} ${error.message ?? 'is invalid'}`
+      if (parent?.format === 'duration') return `${shown(error)} ${NOT_A_DURATION}`
+      // A field of several types (`access_log`) says them in words, not "must be boolean,number".
+      if (Array.isArray(error.schema) && parent?.errorMessage !== undefined) return `${shown(error)} ${parent.errorMessage}`
+      return `${shown(error)} ${error.message ?? 'is invalid'}`
     case 'anyOf': {
       const choices = parent?.anyOf?.map((branch) => branch.const)
       if (choices !== undefined && choices.every((c) => typeof c === 'string')) {
@@ -138,7 +142,7 @@ function crossChecks (document: unknown): string[] {
     if (name !== undefined) {
       if (names.has(name)) errors.push(`${at}.name: "${name}" is used by another key`)
       names.add(name)
-      if (name === 'anonymous' || name === 'unknown') errors.push(`${at}.name: "${name}" is reserved`)
+      if (name === ANONYMOUS || name === UNKNOWN_CLIENT) errors.push(`${at}.name: "${name}" is reserved`)
     }
     // A clear key and the sha256 of the same key collide just like two digests do:
     // the caller would silently be whichever entry came last.

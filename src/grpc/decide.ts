@@ -1,6 +1,6 @@
-import type { Config } from '../config'
+import { NO_PLAN, UNKNOWN_CLIENT, type Config } from '../config'
 import { ERRORS } from '../errors'
-import { isWellFormedKey, rateLimitFields, sha256Hex, type Decision, type GroupInput, type PlanLimits, type Runtime } from '../limits'
+import { ANONYMOUS_PLAN, isWellFormedKey, rateLimitFields, sha256Hex, type Decision, type GroupInput, type PlanLimits, type Runtime } from '../limits'
 import type { DescriptorStatus, RateLimitRequest, RateLimitResponse } from './proto'
 import { matches, rlsOf, type CompiledRls, type CompiledRule, type KeyOwner } from './rules'
 import { envoyLimit, unitLabel, unitMs } from './units'
@@ -166,7 +166,7 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
       if (j === rule.keyAt) {
         const found = keyOwner(rls, value)
         if (found === undefined) {
-          decisions.push({ client: 'unknown', plan: 'none', decision: 'unauthenticated' })
+          decisions.push({ client: UNKNOWN_CLIENT, plan: NO_PLAN, decision: 'unauthenticated' })
           return { kind: 'unauthenticated' }
         }
         owner = found.owner
@@ -191,7 +191,7 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
         subject,
         limits,
         advisory: rule.shadow,
-        client: owner?.client ?? 'anonymous',
+        client: owner?.client ?? ANONYMOUS_PLAN,
         headers: rule.headers
       }) - 1
       byKey.set(key, index)

@@ -79,12 +79,12 @@ function compile (config: Config): CompiledRls {
   for (const key of config.keys) {
     keys.set(key.sha256?.toLowerCase() ?? sha256Hex(key.key ?? ''), { client: key.name, plan: key.plan })
   }
-  const anonymous = config.api_key.unknown === 'anonymous' && config.plans[ANONYMOUS_PLAN] !== undefined
+  const anonymous = config.api_key.unknown === ANONYMOUS_PLAN && config.plans[ANONYMOUS_PLAN] !== undefined
   return {
     allowOverrides: config.rls?.allow_overrides ?? false,
     domains,
     keys,
-    unknownKey: anonymous ? { client: 'anonymous', plan: ANONYMOUS_PLAN } : undefined
+    unknownKey: anonymous ? { client: ANONYMOUS_PLAN, plan: ANONYMOUS_PLAN } : undefined
   }
 }
 

@@ -1,4 +1,4 @@
-import { isEmptyChange, type ReloadResult, type Snapshot } from '../config'
+import { ANONYMOUS, isEmptyChange, type ReloadResult, type Snapshot } from '../config'
 import { zeroDecisions, type Logger, type Metrics } from '../observe'
 import { retire, type LiveState } from './state'
 
@@ -12,7 +12,7 @@ function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: stri
   const { config } = snapshot
   return [
     ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
-    ...(config.plans.anonymous === undefined ? [] : [{ client: 'anonymous', plan: 'anonymous' }])
+    ...(config.plans[ANONYMOUS] === undefined ? [] : [{ client: ANONYMOUS, plan: ANONYMOUS }])
   ]
 }
 

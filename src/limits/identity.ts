@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import proxyAddr from '@fastify/proxy-addr'
 import { normalizeIP } from '@fastify/rate-limit'
-import { KEY_PATTERN, type Config } from '../config'
+import { ANONYMOUS, KEY_PATTERN, type Config } from '../config'
 import { TollgateError } from '../errors'
 
 /** Who is calling, as far as limits, logs and metrics are concerned. */
@@ -16,7 +16,8 @@ export interface Identity {
 
 export type Identify = (raw: IncomingMessage) => Identity | TollgateError
 
-export const ANONYMOUS_PLAN = 'anonymous'
+/** The plan (and client name) of callers without a key. */
+export const ANONYMOUS_PLAN = ANONYMOUS
 const MAX_KEY_BYTES = 256
 /** Visible ASCII but the comma (config's KEY_PATTERN): anything else is a client bug or a probe, never a key. */
 const KEY_CHARS = new RegExp(KEY_PATTERN)
@@ -118,12 +119,12 @@ function buildResolve (config: Config): Resolve {
     byDigest.set(digest, { client: key.name, plan: key.plan, subject: key.name })
   }
   const anonymousAllowed = config.plans[ANONYMOUS_PLAN] !== undefined
-  const unknownIsAnonymous = config.api_key.unknown === 'anonymous'
+  const unknownIsAnonymous = config.api_key.unknown === ANONYMOUS
 
   const anonymous = (clientIp: () => string | undefined): Identity | TollgateError => {
     const ip = clientIp()
     if (ip === undefined) return new TollgateError('bad_request', {}, 'An anonymous caller needs `ip`: give a known `key`, or the client\'s `ip`.')
-    return { client: 'anonymous', plan: ANONYMOUS_PLAN, subject: `anon:${normalizeIP(ip)}` }
+    return { client: ANONYMOUS, plan: ANONYMOUS_PLAN, subject: `anon:${normalizeIP(ip)}` }
   }
 
   return (key, clientIp) => {

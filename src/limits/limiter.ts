@@ -1,9 +1,11 @@
+import type { RedisErrorMode } from '../config'
 import type { PlanLimits } from './policy'
 import { classifyStoreError, type StoreEvents } from './stores'
 import type { GroupsRequest, GroupsResult, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
 
 /** The `decision` label of `tollgate_ratelimit_decisions_total`, minus `unauthenticated`. */
-export type Outcome = 'allowed' | 'limited' | 'would_limit' | 'degraded' | 'overloaded'
+export const OUTCOMES = ['allowed', 'limited', 'would_limit', 'degraded', 'overloaded'] as const
+export type Outcome = typeof OUTCOMES[number]
 
 /** A shed request is told to come back in a second: the burst that shed it is over by then or still shedding. */
 export const OVERLOADED_RETRY_SECONDS = 1
@@ -28,8 +30,6 @@ export interface Decision {
   /** Every window's answer, in the order of the limits' windows; with `binding`. */
   readonly windows?: readonly WindowResult[]
 }
-
-export type RedisErrorMode = 'allow' | 'deny' | 'local'
 
 interface LimiterOptions {
   readonly store: LimitStore

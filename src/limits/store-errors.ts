@@ -7,7 +7,9 @@
  */
 
 /** The `kind` label of `tollgate_redis_errors_total`. */
-export type StoreErrorKind = 'connection' | 'timeout' | 'circuit_open' | 'other'
+/** The `kind` label of `tollgate_redis_errors_total`. */
+export const STORE_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
+export type StoreErrorKind = typeof STORE_ERROR_KINDS[number]
 
 const CODES: Record<StoreErrorKind, string> = {
   connection: 'REDIS_CONNECTION',

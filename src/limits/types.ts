@@ -4,7 +4,9 @@
  * spends `cost`, or nothing is spent.
  */
 
-export type Algorithm = 'gcra' | 'sliding' | 'fixed'
+import type { Algorithm } from '../config'
+
+export type { Algorithm }
 
 export interface WindowSpec {
   /** Policy name shown to clients in `RateLimit-Policy`, e.g. `free-1s`. */

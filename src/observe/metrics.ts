@@ -1,4 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
+import { NO_PLAN, UNKNOWN_CLIENT } from '../config'
+import { OUTCOMES, STORE_ERROR_KINDS, type CircuitState, type StoreErrorKind } from '../limits'
 
 /**
  * Every metric tollgate exports, on its own Registry. Names are the interface of the
@@ -20,11 +22,11 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** A Redis check is fast or it is a timeout: finer at the bottom. */
 const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
-export const DECISIONS = ['allowed', 'limited', 'would_limit', 'unauthenticated', 'degraded', 'overloaded'] as const
+/** The limiter's outcomes, and `unauthenticated` for a request refused before any decision. */
+export const DECISIONS = [...OUTCOMES, 'unauthenticated'] as const
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
-const REDIS_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
 /** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
-const CIRCUIT_STATES = { closed: 0, half_open: 1, open: 2 } as const
+const CIRCUIT_STATE_VALUES: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 }
 
 export type Metrics = ReturnType<typeof createMetrics>
 
@@ -127,7 +129,7 @@ export function createMetrics (build: { version: string }) {
   metrics.buildInfo.set({ version: build.version, node_version: process.version }, 1)
   for (const result of ['success', 'failure']) metrics.configReloads.inc({ result }, 0)
   for (const statusClass of STATUS_CLASSES) metrics.upstreamRequests.inc({ status_class: statusClass }, 0)
-  for (const kind of REDIS_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
+  for (const kind of STORE_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
   return metrics
 }
 
@@ -138,9 +140,9 @@ export function createMetrics (build: { version: string }) {
 export function storeMetrics (metrics: Metrics) {
   return {
     onCheck: (seconds: number) => { metrics.checkDuration.observe(seconds) },
-    onStoreFailure: (kind: typeof REDIS_ERROR_KINDS[number]) => { metrics.redisErrors.inc({ kind }) },
+    onStoreFailure: (kind: StoreErrorKind) => { metrics.redisErrors.inc({ kind }) },
     onRedisUp: (up: boolean) => { metrics.redisUp.set(up ? 1 : 0) },
-    onCircuitState: (state: keyof typeof CIRCUIT_STATES) => { metrics.redisCircuitState.set(CIRCUIT_STATES[state]) }
+    onCircuitState: (state: CircuitState) => { metrics.redisCircuitState.set(CIRCUIT_STATE_VALUES[state]) }
   }
 }
 
@@ -151,7 +153,7 @@ export function zeroDecisions (metrics: Metrics, clients: ReadonlyArray<{ client
       if (decision !== 'unauthenticated') metrics.decisions.inc({ client, plan, decision }, 0)
     }
   }
-  metrics.decisions.inc({ client: 'unknown', plan: 'none', decision: 'unauthenticated' }, 0)
+  metrics.decisions.inc({ client: UNKNOWN_CLIENT, plan: NO_PLAN, decision: 'unauthenticated' }, 0)
 }
 
 export const OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE

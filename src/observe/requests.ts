@@ -23,6 +23,19 @@ export interface RequestObserverOptions {
   readonly describe: (request: FastifyRequest) => RequestFacts
   /** Writes one access-log line per request when given. */
   readonly log?: Logger
+  /**
+   * `access_log` in force: every line (`true`), none (`false`), or that share of them
+   * (`0.01`). Read per request, so a reload applies at once. A 5xx is always logged: a
+   * sample is for the traffic, never for the failures. Default: every line.
+   */
+  readonly accessLog?: () => boolean | number
+}
+
+/** Whether this answer's access-log line is written under `access_log`. */
+function sampled (setting: boolean | number, status: number): boolean {
+  if (status >= 500 || setting === true) return true
+  if (setting === false) return false
+  return Math.random() < setting
 }
 
 /**
@@ -41,7 +54,7 @@ export class RequestObserver extends LogController {
   }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    const { listener, metrics, describe, log } = this.#options
+    const { listener, metrics, describe, log, accessLog } = this.#options
     const facts = describe(request)
     const status = reply.statusCode
     const labels = { listener, method: request.method, route: facts.route, status_code: status }
@@ -49,7 +62,7 @@ export class RequestObserver extends LogController {
     metrics.httpDuration.observe(labels, reply.elapsedTime / 1000)
     const decision = facts.decision
     if (decision !== undefined) metrics.decisions.inc({ client: decision.client, plan: decision.plan, decision: decision.label })
-    if (log === undefined) return
+    if (log === undefined || !sampled(accessLog?.() ?? true, status)) return
     const url = request.url
     const query = url.indexOf('?')
     log.info({

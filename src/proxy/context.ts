@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../errors'
+import { ANONYMOUS, NO_PLAN, UNKNOWN_CLIENT } from '../config'
 import type { Decision, Identity, PlanLimits, RouteRule, Runtime } from '../limits'
 import type { RequestFacts } from '../observe'
 
@@ -34,8 +35,8 @@ export class RequestContext {
   facts (): RequestFacts {
     const route = this.rule?.label ?? (this.target === undefined ? 'malformed' : 'default')
     if (this.identityRefusal !== undefined) {
-      const client = this.identityRefusal === 'api_key_required' ? 'anonymous' : 'unknown'
-      return { route, decision: { client, plan: 'none', label: 'unauthenticated' } }
+      const client = this.identityRefusal === 'api_key_required' ? ANONYMOUS : UNKNOWN_CLIENT
+      return { route, decision: { client, plan: NO_PLAN, label: 'unauthenticated' } }
     }
     if (this.identity === undefined || this.decision === undefined) return { route }
     return { route, decision: { client: this.identity.client, plan: this.identity.plan, label: this.decision.outcome } }

@@ -75,7 +75,13 @@ function setIdentityHeaders (reply: FastifyReply, identity: Identity | undefined
  * is forwarded, and no body of `/v1/authorize` is ever read.
  */
 export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstance> {
-  const observer = new RequestObserver({ listener: 'decision', metrics: deps.metrics, describe, log: deps.log })
+  const observer = new RequestObserver({
+    listener: 'decision',
+    metrics: deps.metrics,
+    describe,
+    log: deps.log,
+    accessLog: () => deps.currentRuntime().config.access_log
+  })
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: observer,

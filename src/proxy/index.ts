@@ -52,7 +52,13 @@ function sendError (error: TollgateError, request: FastifyRequest, reply: Fastif
  * buffered, and a refused one is answered before its body is read).
  */
 export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
-  const observer = new RequestObserver({ listener: 'proxy', metrics: deps.metrics, describe, log: deps.log })
+  const observer = new RequestObserver({
+    listener: 'proxy',
+    metrics: deps.metrics,
+    describe,
+    log: deps.log,
+    accessLog: () => deps.currentRuntime().config.access_log
+  })
   const proxy = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: observer,

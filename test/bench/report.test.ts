@@ -71,6 +71,14 @@ t.test('the reading holds each ratio against its target', async (t) => {
   t.match(text, /adds 1\.50 ms \(target ≤ 1 ms: not met\)/)
 })
 
+t.test('the reading compares the gRPC row to both decision rows, or to the one that ran', async (t) => {
+  const decisions = [sample('decision', 10_000, 50, 5), sample('peer-decision', 5000, 100, 10), sample('grpc', 8000, 40, 6)]
+  t.match(reading(decisions).join('\n'), '- **gRPC ShouldRateLimit (1 descriptor) against the HTTP decisions:** 40.0 µs CPU/call against ' +
+    "50.0 µs for GET /v1/authorize (0.80×) and 100.0 µs for the peer's decision route (0.40×); 8000 calls/s against 10000 req/s (0.80×) and 5000 req/s (1.60×).")
+  t.match(reading(decisions.filter((m) => m.row.id !== 'decision')).join('\n'), /40\.0 µs CPU\/call against 100\.0 µs for the peer's decision route \(0\.40×\); 8000 calls\/s against 5000 req\/s \(1\.60×\)\./)
+  t.notMatch(reading(decisions.filter((m) => m.row.id === 'grpc')).join('\n'), /gRPC/, 'nothing to compare with, no line')
+})
+
 t.test('pooling rounds: one round is itself, equal rounds the same, unequal ones weighted by responses', async (t) => {
   const points: Array<[number, number]> = [[1, 1], [50, 2], [99, 10]]
   t.same(pooledPercentiles([{ count: 10, points }], [1, 50, 99]), points)
@@ -99,6 +107,8 @@ t.test('options: defaults, --rows, and clear errors', async (t) => {
   const o = parseOptions([])
   t.same([o.rounds, o.duration, o.warmup, o.connections, o.threads, o.rate, o.build, o.write], [3, 10, 3, 50, 1, 5000, true, true])
   t.same(parseOptions(['--rows', 'peer, allowed', '--no-build', '--warmup', '0']).rows, ['peer', 'allowed'])
+  t.same(parseOptions(['--rows', 'grpc']).rows, ['grpc'], 'the gRPC row by its id')
+  t.ok(selectRows(undefined).some((r) => r.id === 'grpc'), 'and among the default rows')
   t.same(selectRows(['allowed', 'peer']).map((r) => r.id), ['peer', 'allowed'], 'in the list order')
   t.notOk(selectRows(undefined).some((r) => r.optional === true), 'optional rows only when named')
   t.throws(() => parseOptions(['--duration', '0']), /--duration needs a whole number from 1/)

@@ -15,6 +15,7 @@ const FULL = {
   upstream_health: { path: '/healthz', interval: '5s', timeout: '1s' },
   redis: { url: 'redis://127.0.0.1:6379', timeout: '250ms' },
   max_checks_in_flight: 1000,
+  access_log: 0.5,
   // One plan whose windows all allow the most a cost may be: no cross-check interferes.
   plans: { p: [{ max: 1_000_000_000, per: '1s' }] },
   keys: [{ name: 'acme', sha256: 'a'.repeat(64), plan: 'p' }],
@@ -30,7 +31,8 @@ interface Field { readonly path: Segment[], readonly schema: Record<string, unkn
 
 /** Each numeric or duration schema node, at the path it takes in FULL. */
 function fields (schema: Record<string, unknown>, value: unknown, path: Segment[], found: Field[], missing: string[]): void {
-  if (schema.type === 'integer' || schema.type === 'number' || schema.format === 'duration') {
+  const types = [schema.type].flat()
+  if (types.includes('integer') || types.includes('number') || schema.format === 'duration') {
     found.push({ path, schema })
     return
   }
@@ -57,7 +59,8 @@ function fields (schema: Record<string, unknown>, value: unknown, path: Segment[
 function holdsBounded (schema: unknown): boolean {
   if (schema === null || typeof schema !== 'object') return false
   const s = schema as Record<string, unknown>
-  if (s.type === 'integer' || s.type === 'number' || s.format === 'duration') return true
+  const types = [s.type].flat()
+  if (types.includes('integer') || types.includes('number') || s.format === 'duration') return true
   return Object.values(s).some(holdsBounded)
 }
 

@@ -48,6 +48,7 @@ t.test('a config with only plans gets every default', async (t) => {
     routes: [],
     shadow: false,
     decision: { deny_status: 429 },
+    access_log: true,
     shutdown: { grace: '30s', drain_delay: '5s' },
     upstream_health: { interval: '5s', timeout: '1s' },
     admin: {},

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { BreakingStore } from '../../src/limits/breaker'
-import { Limiter, type RedisErrorMode } from '../../src/limits/limiter'
+import type { RedisErrorMode } from '../../src/config'
+import { Limiter } from '../../src/limits/limiter'
 import type { PlanLimits } from '../../src/limits/policy'
 import { RedisFailure } from '../../src/limits/store-errors'
 import type { LimitResult, LimitStore } from '../../src/limits/types'
