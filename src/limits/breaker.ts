@@ -1,7 +1,7 @@
 import { RedisFailure } from './store-errors'
 import type { GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore } from './types'
 
-const CIRCUIT_STATES = ['closed', 'half_open', 'open'] as const
+export const CIRCUIT_STATES = ['closed', 'half_open', 'open'] as const
 export type CircuitState = typeof CIRCUIT_STATES[number]
 
 /** Thrown instead of calling a store the breaker has given up on for now. */
