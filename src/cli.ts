@@ -279,7 +279,7 @@ export async function main (argv: readonly string[]): Promise<void> {
     process.stdout.write(USAGE + '\n')
   } else if (values.version === true) {
     process.stdout.write(version() + '\n')
-  } else if (command === 'check-config' && rest.length === 1) {
+  } else if (command === 'check-config' && rest.length === 1 && rest[0] !== undefined) {
     process.exitCode = await checkConfig(rest[0])
   } else if (command === 'hash-key' && rest.length <= 1) {
     process.exitCode = await hashKey(rest[0], {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import { isWellFormedKey, sha256Hex } from './limits/identity'
+import { isWellFormedKey, sha256Hex } from './limits'
 
 /** More than any key (256) plus a line ending: past it the input is not a key. */
 const MAX_INPUT_BYTES = 4096

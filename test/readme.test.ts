@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ConfigSchema, parseConfig } from '../src/config'
 import { ERRORS } from '../src/errors'
+import { at } from './helpers/at'
 import { REPO_ROOT } from './helpers/child'
 
 // The README's tables are the users' reference: they must say what the code does.
@@ -19,29 +20,32 @@ function section (heading: string): string {
   return lines.slice(start + 1, end === -1 ? undefined : end).join('\n')
 }
 
-/** The body rows of the first table in `text` whose header row is `header`, as trimmed cells. */
-function table (text: string, header: string[]): string[][] {
+type Row = [string, string, string]
+
+/** The body rows of the first three-column table in `text` whose header row is `header`, as trimmed cells. */
+function table (text: string, header: Row): Row[] {
   const rows = text.split('\n')
     .filter((line) => line.startsWith('|'))
     // `\|` is a pipe inside a cell.
     .map((line) => line.replace(/^\||\|$/g, '').split(/(?<!\\)\|/).map((cell) => cell.trim()))
-  const at = rows.findIndex((cells) => cells.join('|') === header.join('|'))
-  if (at === -1) throw new Error(`no table with the header | ${header.join(' | ')} |`)
-  const body: string[][] = []
-  for (const cells of rows.slice(at + 2)) {
-    if (cells.length !== header.length) break
-    body.push(cells)
+  const start = rows.findIndex((cells) => cells.join('|') === header.join('|'))
+  if (start === -1) throw new Error(`no table with the header | ${header.join(' | ')} |`)
+  const body: Row[] = []
+  for (const cells of rows.slice(start + 2)) {
+    const [key, value, meaning, ...more] = cells
+    if (key === undefined || value === undefined || meaning === undefined || more.length > 0) break
+    body.push([key, value, meaning])
   }
   return body
 }
 
 /** Every `code span` in a cell. */
-const spans = (cell: string): string[] => [...cell.matchAll(/`([^`]+)`/g)].map((m) => m[1])
+const spans = (cell: string): string[] => [...cell.matchAll(/`([^`]+)`/g)].map((m) => at(m, 1))
 
 /** A value as the README writes it: strings bare, everything else as JSON. */
 const written = (value: unknown): string => typeof value === 'string' ? value : JSON.stringify(value)
 
-function at (value: unknown, path: string): unknown {
+function valueAt (value: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((v, key) => (v as Record<string, unknown> | undefined)?.[key], value)
 }
 
@@ -73,7 +77,7 @@ t.test('the configuration table', async (t) => {
 
   t.test('every dotted key is a field of the schema', async (t) => {
     for (const key of documented.filter((k) => k.includes('.'))) {
-      const [top, field] = key.split('.')
+      const [top, field] = [at(key.split('.'), 0), at(key.split('.'), 1)]
       t.ok(schema[top]?.properties?.[field] !== undefined, key)
     }
   })
@@ -87,12 +91,12 @@ t.test('the configuration table', async (t) => {
         const result = parseConfig('shadow: false\n', {}, 'readme.yml')
         for (const key of keys) t.ok(!result.ok && result.errors.includes(`${key}: is required`), `${key} is required`)
       } else if (defaultCell.startsWith('none')) {
-        for (const key of keys) t.equal(at(config, key), undefined, `${key}: none`)
+        for (const key of keys) t.equal(valueAt(config, key), undefined, `${key}: none`)
       } else {
         const values = spans(defaultCell)
         t.equal(values.length, keys.length, `one default per key in the ${keys.join(', ')} row`)
         keys.forEach((key, i) => {
-          t.equal(written(at(config, key)), values[i], `${key}: ${values[i]}`)
+          t.equal(written(valueAt(config, key)), values[i], `${key}: ${values[i]}`)
           checked.push(key)
         })
       }
@@ -112,7 +116,7 @@ t.test('the configuration table', async (t) => {
         t.fail(`the ${key} row names no timeout default`)
         continue
       }
-      t.equal(at(config, `${key}.timeout`), match[1], `${key}.timeout: ${match[1]}`)
+      t.equal(valueAt(config, `${key}.timeout`), at(match, 1), `${key}.timeout: ${at(match, 1)}`)
     }
   })
 })

@@ -1,15 +1,14 @@
-import { isEmptyChange } from '../config/diff'
-import { ANONYMOUS, type ReloadResult, type Snapshot } from '../config'
+import { ANONYMOUS, isEmptyChange, type ReloadResult, type Snapshot } from '../config'
 import { zeroDecisions, type Logger, type Metrics } from '../observe'
 import { retire, type LiveState } from './state'
 
-export interface ReportDeps {
+interface ReportDeps {
   readonly log: Logger
   readonly metrics: Metrics
 }
 
 /** The decision series a config's clients need from the start. */
-export function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: string, plan: string }> {
+function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: string, plan: string }> {
   const { config } = snapshot
   return [
     ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
@@ -48,7 +47,9 @@ export function reportReload (deps: ReportDeps, result: ReloadResult, trigger: s
   // The lines about this reload are written at the more verbose of the two levels, so
   // the reload that turns info off (log_level: warn) is still confirmed in the log.
   const level = current.config.log_level
-  const quieter = log.levels.values[level] > log.levels.values[log.level]
+  // pino ranks `silent` too (Infinity); a name it did not rank would count as the quietest.
+  const rank = (name: string): number => log.levels.values[name] ?? Infinity
+  const quieter = rank(level) > rank(log.level)
   if (!quieter) log.level = level
   for (const warning of result.warnings) log.warn({ trigger }, warning)
   if (result.restartNeeded.length > 0) {

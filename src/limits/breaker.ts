@@ -12,7 +12,7 @@ export class CircuitOpenError extends RedisFailure {
   }
 }
 
-export interface BreakerOptions {
+interface BreakerOptions {
   /** Consecutive failures that open the circuit. Default 5. */
   readonly failureThreshold?: number
   /**

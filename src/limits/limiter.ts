@@ -1,7 +1,7 @@
 import type { RedisErrorMode } from '../config'
 import type { PlanLimits } from './policy'
 import { classifyStoreError, type StoreEvents } from './stores'
-import type { GroupsRequest, GroupsResult, LimitResult, LimitStore, WindowResult } from './types'
+import type { GroupsRequest, GroupsResult, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
 
 /** The `decision` label of `tollgate_ratelimit_decisions_total`, minus `unauthenticated`. */
 export const OUTCOMES = ['allowed', 'limited', 'would_limit', 'degraded', 'overloaded'] as const
@@ -25,13 +25,13 @@ export interface Decision {
   /** Why the request stops here; undefined when it goes on. */
   readonly refusal?: 'rate_limited' | 'limiter_unavailable' | 'overloaded' | 'internal_error'
   readonly policyHeader: string
-  /** Absent when no store could answer (`degraded` under `on_redis_error: allow`). */
+  /** Absent when no store could answer (`degraded` under `on_redis_error: allow`), or there is no window. */
   readonly binding?: Binding
   /** Every window's answer, in the order of the limits' windows; with `binding`. */
   readonly windows?: readonly WindowResult[]
 }
 
-export interface LimiterOptions {
+interface LimiterOptions {
   readonly store: LimitStore
   readonly onStoreError: RedisErrorMode
   /** Per-replica store used under `on_redis_error: local` while the shared one fails. */
@@ -44,28 +44,36 @@ export interface LimiterOptions {
   readonly events?: StoreEvents
 }
 
-function bindingOf (limits: PlanLimits, result: LimitResult): Binding {
-  let best = -1
-  for (let i = 0; i < result.windows.length; i++) {
-    const w = result.windows[i]
-    if (result.allowed || !w.allowed) {
-      const current = best === -1 ? undefined : result.windows[best]
-      // Refused: the window that keeps the client out longest. Allowed: the least left.
-      const better = current === undefined ||
-        (result.allowed
-          ? w.remaining < current.remaining || (w.remaining === current.remaining && w.resetMs > current.resetMs)
-          : w.resetMs > current.resetMs)
-      if (better) best = i
-    }
+/**
+ * Undefined when there is no window: a request with none is allowed by every store and
+ * has nothing to bind it, so it is answered like a degraded one, with the policy alone.
+ * No config makes such a plan (a plan needs a window); a caller of the limiter might.
+ */
+function bindingOf (limits: PlanLimits, result: LimitResult): Binding | undefined {
+  if (result.windows.length !== limits.windows.length) {
+    throw new Error(`the store answered ${result.windows.length} windows for ${limits.windows.length}`)
   }
-  const window = limits.windows[best]
-  const chosen = result.windows[best]
+  let best: { readonly spec: WindowSpec, readonly answer: WindowResult } | undefined
+  limits.windows.forEach((spec, i) => {
+    const answer = result.windows[i]
+    // A refusal is bound by a window that refused.
+    if (answer === undefined || (!result.allowed && answer.allowed)) return
+    const current = best?.answer
+    // Refused: the window that keeps the client out longest. Allowed: the least left.
+    const better = current === undefined ||
+      (result.allowed
+        ? answer.remaining < current.remaining || (answer.remaining === current.remaining && answer.resetMs > current.resetMs)
+        : answer.resetMs > current.resetMs)
+    if (better) best = { spec, answer }
+  })
+  if (best === undefined) return undefined
+  const { spec, answer } = best
   return {
-    policy: window.policy,
-    max: window.max,
-    remaining: chosen.remaining,
+    policy: spec.policy,
+    max: spec.max,
+    remaining: answer.remaining,
     // A refusal always says to wait at least a second: `Retry-After: 0` invites a hot loop.
-    resetSeconds: result.allowed ? Math.ceil(chosen.resetMs / 1000) : Math.max(1, Math.ceil(chosen.resetMs / 1000))
+    resetSeconds: result.allowed ? Math.ceil(answer.resetMs / 1000) : Math.max(1, Math.ceil(answer.resetMs / 1000))
   }
 }
 
@@ -90,10 +98,6 @@ export class Limiter {
 
   constructor (options: LimiterOptions) {
     this.#options = options
-  }
-
-  get store (): LimitStore {
-    return this.#options.store
   }
 
   /**

@@ -118,4 +118,4 @@ export function compilePolicy (config: Config): Policy {
   }
 }
 
-export { windowSeconds, toWindows, policyHeader }
+export { toWindows, policyHeader }

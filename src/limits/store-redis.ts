@@ -2,7 +2,7 @@ import { ReplyError, type Cluster, type Redis } from 'ioredis'
 import { answerWithin } from './deadline'
 import { RedisFailure, UnexpectedReplyError } from './store-errors'
 import { CHECK_SCRIPT } from './store-redis.lua'
-import { assertCost, assertGroupsRequest, assertLimitRequest } from './store-memory'
+import { assertCost, assertGroupsRequest, assertLimitRequest } from './store-contract'
 import type { Algorithm, GroupsRequest, GroupsResult, LimitRequest, LimitResult, LimitStore, WindowResult } from './types'
 
 /** The ioredis command name the script is defined under (EVALSHA, NOSCRIPT → EVAL). */
@@ -55,7 +55,8 @@ export class RedisLimitStore implements LimitStore {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
     redis.defineCommand(COMMAND, { lua: CHECK_SCRIPT })
     // defineCommand adds the method at run time; ioredis cannot type it.
-    const command = (redis as unknown as Record<string, CheckCommand>)[COMMAND]
+    const command = (redis as unknown as Record<string, CheckCommand | undefined>)[COMMAND]
+    if (command === undefined) throw new Error(`ioredis did not define the ${COMMAND} command`)
     this.run = command.bind(redis)
   }
 

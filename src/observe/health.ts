@@ -74,7 +74,7 @@ async function withTimeout (component: Component, timeoutMs: number, now: () => 
     ...observation,
     status,
     key: component.key,
-    componentId: component.key.split(':')[0],
+    componentId: component.key.replace(/:.*/s, ''),
     required,
     time: new Date(now()).toISOString(),
     latencyMs: Math.round((now() - started) * 100) / 100

@@ -18,13 +18,13 @@ import { OUTCOMES, STORE_ERROR_KINDS, type CircuitState, type StoreErrorKind } f
  * ~0.2–2 ms, the app behind it ms to seconds; the top buckets catch timeouts
  * (Redis 250 ms, upstream 30 s).
  */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 /** A Redis check is fast or it is a timeout: finer at the bottom. */
-export const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
+const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
 /** The limiter's outcomes, and `unauthenticated` for a request refused before any decision. */
 export const DECISIONS = [...OUTCOMES, 'unauthenticated'] as const
-export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
 /** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
 const CIRCUIT_STATE_VALUES: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 }
 
@@ -169,14 +169,15 @@ export function metricsRenderer (registry: Registry<RegistryContentType>): (open
   let previous: Promise<unknown> = Promise.resolve()
   const render = async (openMetrics: boolean): Promise<{ contentType: string, body: string }> => {
     if (!openMetrics) return { contentType: PROMETHEUS_TEXT, body: await registry.metrics() }
-    const counters = registry.getMetricsAsArray().filter((m) => String(m.type) === 'counter')
-    const names = counters.map((m) => m.name)
+    const saved = registry.getMetricsAsArray()
+      .filter((m) => String(m.type) === 'counter')
+      .map((metric) => ({ metric, name: metric.name }))
     registry.setContentType(OPENMETRICS)
     try {
       return { contentType: OPENMETRICS, body: await registry.metrics() }
     } finally {
       registry.setContentType(PROMETHEUS_TEXT)
-      counters.forEach((m, i) => { m.name = names[i] })
+      for (const { metric, name } of saved) metric.name = name
     }
   }
   return async (openMetrics) => {

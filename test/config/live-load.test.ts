@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { Agent, request } from 'undici'
 import { textHash } from '../../src/config/load'
+import { at } from '../helpers/at'
 import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
 import { get, post } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
@@ -36,11 +37,11 @@ ${v % 2 === 0 ? `  - { name: beta, sha256: "${sha256(BETA_KEY)}", plan: free }\n
 const expected = (v: number): { limit: string, beta: number } => ({ limit: v % 2 === 0 ? '1000000' : '2000000', beta: v % 2 === 0 ? 200 : 401 })
 
 /** Invalid files, each one different (a rejected text is reported once). */
-const invalid = (upstream: string, redis: string, n: number): string => [
+const invalid = (upstream: string, redis: string, n: number): string => at([
   `${version(upstream, redis, 0)}plans: [ broken ${n}`,
   version(upstream, redis, 0).replace('max: 1000000', 'max: 0') + `# bad ${n}\n`,
   `# empty but for a comment ${n}\n`
-][n % 3]
+], n % 3)
 
 interface Sample { readonly sentAt: number, readonly key: 'acme' | 'beta', readonly status: number, readonly limit: string | undefined }
 

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { textHash } from '../../src/config/load'
+import { at } from '../helpers/at'
 import { startTollgate, type Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
@@ -51,7 +52,7 @@ t.test('pointed at a Redis where nothing listens: rejected after the new client\
   t.equal(line.hash, textHash(good))
   t.ok(during.length > 10 && during.every((s) => s === 200), `all ${during.length} requests meanwhile were served`)
 
-  const [stateKey] = await inspector.keys('tollgate:*')
+  const stateKey = at(await inspector.keys('tollgate:*'), 0)
   const before = await inspector.get(stateKey)
   t.strictSame(await spend(tollgate, 1), [200])
   t.equal(await tollgateClients(inspector), 1, 'still on the running Redis')

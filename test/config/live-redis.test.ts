@@ -1,6 +1,7 @@
 import Redis from 'ioredis'
 import t from 'tap'
 import { textHash } from '../../src/config/load'
+import { at } from '../helpers/at'
 import { startTollgate, type Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
@@ -54,7 +55,7 @@ t.test('pointed at a second Redis: new client connected, swapped, counts go ther
 
   t.strictSame(await spend(tollgate, 2), [200, 200])
   t.strictSame(await b.keys('tollgate:*'), keysOnA, 'after the swap, counts go to the new Redis')
-  const used = async (client: Redis): Promise<number> => Number((await client.get(keysOnA[0]))?.split(':')[1]) / 1e6
+  const used = async (client: Redis): Promise<number> => Number((await client.get(at(keysOnA, 0)))?.split(':')[1]) / 1e6
   t.ok(Math.abs(await used(b) - 2) < 0.01, 'the new server counts the 2 since the swap')
   t.ok(Math.abs(await used(a) - 3) < 0.01, 'the old one keeps the 3 before it')
   t.equal(await tollgateClients(a), 1, 'the old client stays open a while for requests that pinned it')

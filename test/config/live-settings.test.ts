@@ -2,7 +2,7 @@ import t from 'tap'
 import { textHash } from '../../src/config/load'
 import { createLogger } from '../../src/observe/logger'
 import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
-import { get } from '../helpers/http'
+import { get, type TextResponse } from '../helpers/http'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream, type EchoBody } from '../helpers/upstream'
 import { nextLog, reloadTo, sha256 } from '../helpers/live'
@@ -125,8 +125,8 @@ trust_proxy: true
 `
   const line = await reloadTo(tollgate, after)
   // Right after the line: the very next requests see the new keys.
-  const [revoked, oldAcme, newAcme, neo] = await Promise.all([DEMO_KEY, ACME_KEY, ROTATED_KEY, NEO_KEY]
-    .map(async (key) => await get(`${tollgate.proxyUrl}/k`, { 'x-api-key': key })))
+  const send = async (key: string): Promise<TextResponse> => await get(`${tollgate.proxyUrl}/k`, { 'x-api-key': key })
+  const [revoked, oldAcme, newAcme, neo] = await Promise.all([send(DEMO_KEY), send(ACME_KEY), send(ROTATED_KEY), send(NEO_KEY)])
   t.equal(revoked.status, 401, 'the removed key: 401 on the next request')
   t.match(revoked.json(), { error: 'invalid_api_key' })
   t.equal(oldAcme.status, 401, 'the rotated-out key: 401')

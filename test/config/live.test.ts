@@ -4,12 +4,15 @@ import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { LiveConfig, loadConfigFile, type Config, type ReloadResult, type Snapshot } from '../../src/config'
+import { at } from '../helpers/at'
 
 // `LiveConfig` on a real file, with a `build` the test controls: read → parse →
 // validate → build → swap one reference, and what each failure leaves in force.
 
 const LISTEN = 'listen: { proxy: 127.0.0.1:1000, admin: 127.0.0.1:1001 }\nupstream: http://127.0.0.1:3000\n'
 const plan = (max: number): string => `${LISTEN}plans: { free: [ { max: ${max}, per: 1m } ] }\n`
+/** What `plan(max)` set: the first window of plan free. */
+const freeMax = (config: Config): number => at(config.plans.free ?? [], 0).max
 
 /** What the test's build makes: which config it came from, and a serial number. */
 interface State { readonly max: number, readonly built: number }
@@ -35,10 +38,10 @@ async function harness (t: Test, text: string): Promise<Harness> {
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'))
   const builds: Config[] = []
   let serial = 0
-  let build: (config: Config, previous: Snapshot<State>) => Promise<State> = async (config) => ({ max: config.plans.free[0].max, built: ++serial })
+  let build: (config: Config, previous: Snapshot<State>) => Promise<State> = async (config) => ({ max: freeMax(config), built: ++serial })
   const reports: Harness['reports'] = []
   const live = new LiveConfig<State>(
-    { config: loaded.config, hash: loaded.hash, loadedAt: new Date(0), state: { max: loaded.config.plans.free[0].max, built: 0 } },
+    { config: loaded.config, hash: loaded.hash, loadedAt: new Date(0), state: { max: freeMax(loaded.config), built: 0 } },
     {
       path,
       env: {},
@@ -66,16 +69,16 @@ t.test('a valid change: built from the new config, then swapped, then reported',
   const result = await h.live.reload('watch')
   if (result.result !== 'success') throw new Error(JSON.stringify(result))
   t.equal(h.live.current.state.max, 5, 'the new state is in force')
-  t.equal(h.live.current.config.plans.free[0].max, 5)
+  t.equal(freeMax(h.live.current.config), 5)
   t.equal(result.hash, h.live.current.hash)
   t.not(result.hash, before.hash)
   t.strictSame(result.changes.plans, { added: [], removed: [], changed: ['free'] })
   t.strictSame(result.restartNeeded, [])
   t.ok(h.live.current.loadedAt > before.loadedAt, 'loadedAt is the swap')
   t.equal(h.reports.length, 1)
-  t.equal(h.reports[0].trigger, 'watch')
-  t.equal(h.reports[0].current, h.live.current, 'reported after the swap, with the new snapshot')
-  t.equal(h.reports[0].previous, before, 'and the one it replaced')
+  t.equal(h.reports[0]?.trigger, 'watch')
+  t.equal(h.reports[0]?.current, h.live.current, 'reported after the swap, with the new snapshot')
+  t.equal(h.reports[0]?.previous, before, 'and the one it replaced')
   t.equal(h.live.lastReload?.ok, true)
 })
 
@@ -94,7 +97,7 @@ t.test('nothing is swapped while build runs: a request meanwhile pins the old sn
   await pending
   t.equal(h.live.current.state.built, 99, 'the built state is swapped in whole')
   t.equal(pinned.state.max, 2, 'what a request pinned before is untouched')
-  t.equal(pinned.config.plans.free[0].max, 2)
+  t.equal(freeMax(pinned.config), 2)
 })
 
 t.test('a failing build rejects the file: nothing changes, the error names the file', async (t) => {
@@ -107,7 +110,7 @@ t.test('a failing build rejects the file: nothing changes, the error names the f
   t.equal(h.live.current, before, 'the running snapshot stays')
   t.equal(h.live.lastReload?.ok, false)
   t.strictSame(h.live.lastReload?.errors, result.result === 'failure' ? result.errors : [])
-  t.equal(h.reports[0].current, before)
+  t.equal(h.reports[0]?.current, before)
 })
 
 t.test('a file that does not parse or validate is never built', async (t) => {
@@ -148,7 +151,7 @@ t.test('the same text again is "unchanged": no build, no report of a reload, las
   t.equal(h.builds.length, 0)
   t.equal(h.live.current, before)
   t.equal(h.live.lastReload, undefined, 'still "none"')
-  t.equal(h.reports[0].result.result, 'unchanged', 'onReload is told, so it can log at debug')
+  t.equal(h.reports[0]?.result.result, 'unchanged', 'onReload is told, so it can log at debug')
 })
 
 t.test('the same text with other whitespace is a new file: built, with an empty diff', async (t) => {
@@ -212,8 +215,8 @@ t.test('listen and upstream changes need a restart: the running ones stay, the r
   const result = await h.live.reload('watch')
   if (result.result !== 'success') throw new Error(JSON.stringify(result))
   t.strictSame(result.restartNeeded, ['listen', 'upstream'])
-  t.strictSame(h.builds[0].listen, before.config.listen, 'built with the running listen')
-  t.strictSame(h.builds[0].upstream, before.config.upstream, 'and the running upstream')
+  t.strictSame(h.builds[0]?.listen, before.config.listen, 'built with the running listen')
+  t.strictSame(h.builds[0]?.upstream, before.config.upstream, 'and the running upstream')
   t.strictSame(h.live.current.config.listen, { proxy: '127.0.0.1:1000', admin: '127.0.0.1:1001' })
   t.equal(h.live.current.config.upstream?.url, 'http://127.0.0.1:3000')
   t.equal(h.live.current.state.max, 8, 'the plan change applies')
@@ -234,11 +237,11 @@ t.test('reloads run one at a time, each built on the snapshot before it', async 
   let started: () => void = () => {}
   const firstStarted = new Promise<void>((resolve) => { started = resolve })
   h.setBuild(async (config, previous) => {
-    order.push(`start ${config.plans.free[0].max} on ${previous.state.max}`)
+    order.push(`start ${freeMax(config)} on ${previous.state.max}`)
     started()
     await new Promise((resolve) => setTimeout(resolve, 100))
-    order.push(`end ${config.plans.free[0].max}`)
-    return { max: config.plans.free[0].max, built: 0 }
+    order.push(`end ${freeMax(config)}`)
+    return { max: freeMax(config), built: 0 }
   })
   await h.write(plan(3))
   const first = h.live.reload('SIGHUP')
@@ -270,5 +273,5 @@ t.test('a throwing onReload does not wedge the queue', async (t) => {
   await t.rejects(live.reload('watch'), /reporter bug/)
   await writeFile(path, plan(4))
   await t.rejects(live.reload('watch'), /reporter bug/, 'the next reload still runs')
-  t.equal(live.current.config.plans.free[0].max, 4)
+  t.equal(freeMax(live.current.config), 4)
 })

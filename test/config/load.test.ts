@@ -109,7 +109,7 @@ t.test('${ENV_VAR} expansion', async (t) => {
 redis: "redis://:\${REDIS_PASSWORD}@\${REDIS_HOST}:6379"
 upstream: { url: "http://127.0.0.1:\${APP_PORT}" }
 `, { WINDOW: '10s', REDIS_PASSWORD: 's3cr3t', REDIS_HOST: 'cache', APP_PORT: '3000' })
-    t.equal(config.plans.free[0].per, '10s')
+    t.equal(config.plans.free?.[0]?.per, '10s')
     t.equal(config.redis?.url, 'redis://:s3cr3t@cache:6379')
     t.equal(config.upstream?.url, 'http://127.0.0.1:3000')
   })
@@ -323,7 +323,7 @@ routes:
   - { match: "POST /v1/search", plans: { free: [ { max: 1, per: 10s } ] } }
 `)
     t.equal(config.keys.length, 2)
-    t.strictSame(config.routes[2].plans, { free: [{ max: 1, per: '10s' }] })
+    t.strictSame(config.routes[2]?.plans, { free: [{ max: 1, per: '10s' }] })
   })
 })
 

@@ -5,6 +5,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { durationMs, parseConfig, type Config } from '../../src/config'
 import { sha256Hex } from '../../src/limits/identity'
+import { at } from '../helpers/at'
 import { REPO_ROOT } from '../helpers/child'
 
 // docker-compose.yml, checked without a Docker engine: Debian's docker-compose (1.29)
@@ -32,6 +33,12 @@ interface Compose { version?: string, services: Record<string, Service> }
 const compose = parse(read('docker-compose.yml')) as Compose
 const services = compose.services
 
+function service (name: string): Service {
+  const found = services[name]
+  if (found === undefined) throw new Error(`docker-compose.yml has no service ${name}`)
+  return found
+}
+
 const MISSING = 'docker-compose is not installed: the test validates docker-compose.yml with it, no Docker engine needed ' +
   '(Debian/Ubuntu: apt-get install -y --no-install-recommends docker-compose; CI installs it)'
 
@@ -56,13 +63,14 @@ function composeMs (value: string): number {
 /** `./host:/container[:ro]` → its parts. */
 function mount (volume: string): { source: string, target: string, readOnly: boolean } {
   const [source, target, mode] = volume.split(':')
+  if (source === undefined || target === undefined) throw new Error(`not a HOST:CONTAINER volume: ${volume}`)
   return { source: posix.normalize(source), target, readOnly: mode === 'ro' }
 }
 
 /** `127.0.0.1:8080:8080` → host and container ports. */
 function published (port: string): { host: number, container: number } {
   const parts = port.split(':')
-  return { host: Number(parts[parts.length - 2]), container: Number(parts[parts.length - 1].split('/')[0]) }
+  return { host: Number(at(parts, -2)), container: Number(at(at(parts, -1).split('/'), 0)) }
 }
 
 /** The Dockerfile's CMD, exec form. */
@@ -77,9 +85,9 @@ function hostPort (value: string): { host: string, port: number } {
   return { host: url.hostname, port: Number(url.port) }
 }
 
-const tollgate = services.tollgate
+const tollgate = service('tollgate')
 /** The config file the container reads, and the host directory mounted over its directory. */
-const configInImage = imageCmd()[imageCmd().indexOf('--config') + 1]
+const configInImage = at(imageCmd(), imageCmd().indexOf('--config') + 1)
 const configMount = (tollgate.volumes ?? []).map(mount).find((m) => m.target === posix.dirname(configInImage))
 const configPath = configMount === undefined ? undefined : join(configMount.source, posix.basename(configInImage))
 
@@ -98,16 +106,16 @@ t.test('docker-compose config -q accepts the file', async (t) => {
 
 t.test('the five services: app, tollgate, redis, prometheus, grafana; and nginx in the gateway profile', async (t) => {
   t.same(Object.keys(services).sort(), ['app', 'grafana', 'nginx', 'prometheus', 'redis', 'tollgate'])
-  t.same(services.nginx.profiles, ['gateway'], 'nginx only with --profile gateway')
+  t.same(service('nginx').profiles, ['gateway'], 'nginx only with --profile gateway')
   t.equal(tollgate.build, '.', 'tollgate is built from this repository')
-  t.equal(services.app.build, './examples/app', 'the demo app is built from examples/app')
+  t.equal(service('app').build, './examples/app', 'the demo app is built from examples/app')
   const { version } = JSON.parse(read('package.json')) as { version: string }
   t.equal(tollgate.image, `tollgate:${version}`, 'the image is tagged with package.json\'s version')
 })
 
 t.test('health checks, and dependencies that wait for them', async (t) => {
   const imageHealthcheck = (name: string): boolean => {
-    const build = services[name].build
+    const build = service(name).build
     const context = typeof build === 'string' ? build : build?.context
     return context !== undefined && /^HEALTHCHECK /m.test(read(join(context, 'Dockerfile')))
   }
@@ -120,7 +128,7 @@ t.test('health checks, and dependencies that wait for them', async (t) => {
     }
   }
   t.same(Object.keys(tollgate.depends_on ?? {}).sort(), ['app', 'redis'], 'tollgate starts once the app and Redis are healthy')
-  t.same(Object.keys(services.grafana.depends_on ?? {}), ['prometheus'], 'Grafana once its datasource is')
+  t.same(Object.keys(service('grafana').depends_on ?? {}), ['prometheus'], 'Grafana once its datasource is')
 })
 
 t.test('tollgate reads the compose config, mounted as a directory', async (t) => {
@@ -138,7 +146,7 @@ t.test('tollgate reads the compose config, mounted as a directory', async (t) =>
   t.same(containerPorts, [hostPort(config.listen.proxy).port, hostPort(config.listen.admin).port].sort(), 'published ports are the listen ports')
   const upstream = hostPort(config.upstream?.url ?? '')
   t.ok(services[upstream.host] !== undefined, `the upstream host ${upstream.host} is a service`)
-  t.equal(services[upstream.host].environment?.PORT, String(upstream.port), 'the app listens on the upstream port')
+  t.equal(services[upstream.host]?.environment?.PORT, String(upstream.port), 'the app listens on the upstream port')
   t.ok(services[hostPort(config.redis?.url ?? '').host] !== undefined, 'the Redis host is a service')
 })
 
@@ -152,7 +160,7 @@ t.test('stop_grace_period is more than drain_delay + grace', async (t) => {
 })
 
 t.test('Prometheus runs the shipped prometheus/ and scrapes the tollgate service', async (t) => {
-  const prometheus = services.prometheus
+  const prometheus = service('prometheus')
   const volume = (prometheus.volumes ?? []).map(mount).find((m) => m.source === 'prometheus')
   t.ok(volume !== undefined, './prometheus is mounted')
   const flag = (prometheus.command as string[]).find((c) => c.startsWith('--config.file='))
@@ -164,21 +172,21 @@ t.test('Prometheus runs the shipped prometheus/ and scrapes the tollgate service
 })
 
 t.test('Grafana: anonymous viewers, the provisioning and the dashboards mounted', async (t) => {
-  const grafana = services.grafana
+  const grafana = service('grafana')
   t.match(grafana.environment, { GF_AUTH_ANONYMOUS_ENABLED: 'true', GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer' })
   const mounts = (grafana.volumes ?? []).map(mount)
   t.ok(mounts.some((m) => m.source === 'grafana/provisioning' && m.target === '/etc/grafana/provisioning'), 'provisioning mounted')
 
   const provider = parse(read('grafana/provisioning/dashboards/tollgate.yml')) as { providers: Array<{ options: { path: string } }> }
   const dashboards = mounts.find((m) => m.source === 'grafana/dashboards')
-  t.equal(dashboards?.target, provider.providers[0].options.path, 'the dashboards are mounted where the file provider reads them')
+  t.equal(dashboards?.target, provider.providers[0]?.options.path, 'the dashboards are mounted where the file provider reads them')
   const home = grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH ?? ''
   t.ok(home.startsWith(`${dashboards?.target ?? '?'}/`) && existsSync(join(REPO_ROOT, 'grafana/dashboards', posix.basename(home))), 'the home dashboard is a shipped one')
 
   const datasource = parse(read('grafana/provisioning/datasources/prometheus.yml')) as { datasources: Array<{ url: string }> }
-  const url = new URL(datasource.datasources[0].url)
+  const url = new URL(at(datasource.datasources, 0).url)
   t.ok(services[url.hostname] !== undefined, `the datasource's host ${url.hostname} is a service`)
-  t.ok((services.prometheus.ports ?? []).map(published).some((p) => p.container === Number(url.port)), 'on the port Prometheus serves')
+  t.ok((service('prometheus').ports ?? []).map(published).some((p) => p.container === Number(url.port)), 'on the port Prometheus serves')
 })
 
 t.test('host ports are on loopback only', async (t) => {
@@ -202,7 +210,7 @@ t.test('README "## Deploy" matches the stack', async (t) => {
   const loop = /for i in \$\(seq (\d+)\).*-H '([^:]+): ([^']+)' localhost:8080/.exec(section)
   t.ok(loop !== null, 'a curl loop against :8080 with an API key')
   if (loop === null) return
-  const [, count, header, key] = loop
+  const [count, header, key] = [at(loop, 1), at(loop, 2), at(loop, 3)]
   t.equal(header, config.api_key.header, 'the key header')
   const client = config.keys.find((k) => k.sha256 === sha256Hex(key) || k.key === key)
   t.ok(client !== undefined, `${key} is a configured key`)

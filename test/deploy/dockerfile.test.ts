@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import ts from 'typescript'
+import { at } from '../helpers/at'
 import { REPO_ROOT, startTollgate } from '../helpers/child'
 import { freePort } from '../helpers/ports'
 
@@ -36,7 +37,7 @@ function instructions (text: string): Instruction[] {
     const whole = (pending + line).trim()
     pending = ''
     const match = /^(\S+)\s*(.*)$/.exec(whole)
-    if (match !== null) found.push({ keyword: match[1].toUpperCase(), args: match[2], line: start })
+    if (match !== null) found.push({ keyword: at(match, 1).toUpperCase(), args: at(match, 2), line: start })
   })
   return found
 }
@@ -47,9 +48,9 @@ function stages (all: Instruction[]): Stage[] {
     if (instruction.keyword === 'FROM') {
       const words = instruction.args.split(/\s+/).filter((w) => !w.startsWith('--'))
       const as = words.findIndex((w) => w.toUpperCase() === 'AS')
-      result.push({ from: words[0], name: as === -1 ? undefined : words[as + 1], instructions: [] })
+      result.push({ from: at(words, 0), name: as === -1 ? undefined : words[as + 1], instructions: [] })
     } else if (result.length > 0) {
-      result[result.length - 1].instructions.push(instruction)
+      at(result, -1).instructions.push(instruction)
     }
   }
   return result
@@ -64,21 +65,22 @@ function execForm (args: string): string[] | undefined {
 }
 
 const all = instructions(read('Dockerfile'))
-const [build, runtime] = stages(all)
+const build = at(stages(all), 0)
+const runtime = at(stages(all), 1)
 const inRuntime = (keyword: string): Instruction[] => runtime.instructions.filter((i) => i.keyword === keyword)
 const only = (keyword: string): Instruction => {
   const found = inRuntime(keyword)
   if (found.length !== 1) throw new Error(`the runtime stage has ${found.length} ${keyword} instructions, expected 1`)
-  return found[0]
+  return at(found, 0)
 }
 
 /** `--interval=10s ... CMD ["node", ...]` → the options and the command. */
 function healthcheck (): { options: Record<string, string>, command: string[] } {
   const match = /^((?:--\S+\s+)*)CMD\s+(.*)$/.exec(only('HEALTHCHECK').args)
   if (match === null) throw new Error('HEALTHCHECK is not `HEALTHCHECK [OPTIONS] CMD ...`')
-  const options = Object.fromEntries(match[1].trim().split(/\s+/).filter(Boolean).map((o) => o.replace(/^--/, '').split('=') as [string, string]))
-  const command = execForm(match[2])
-  if (command === undefined) throw new Error(`HEALTHCHECK CMD is in shell form: ${match[2]}`)
+  const options = Object.fromEntries(at(match, 1).trim().split(/\s+/).filter(Boolean).map((o) => o.replace(/^--/, '').split('=') as [string, string]))
+  const command = execForm(at(match, 2))
+  if (command === undefined) throw new Error(`HEALTHCHECK CMD is in shell form: ${at(match, 2)}`)
   return { options, command }
 }
 
@@ -104,8 +106,8 @@ t.test('runs as a non-root user, numeric for runAsNonRoot', async (t) => {
   const user = only('USER').args
   t.match(user, /^[0-9]+(:[0-9]+)?$/, 'numeric USER')
   t.not(user.split(':')[0], '0', 'not root')
-  const at = runtime.instructions.findIndex((i) => i.keyword === 'USER')
-  t.ok(runtime.instructions.slice(at).every((i) => i.keyword !== 'RUN'), 'nothing RUNs after USER (installs happen as root, before it)')
+  const userAt = runtime.instructions.findIndex((i) => i.keyword === 'USER')
+  t.ok(runtime.instructions.slice(userAt).every((i) => i.keyword !== 'RUN'), 'nothing RUNs after USER (installs happen as root, before it)')
 })
 
 t.test('tini is PID 1 and runs node itself with the mounted config', async (t) => {
@@ -134,9 +136,9 @@ t.test('HEALTHCHECK: exec form, node\'s own fetch, /health/live on the admin por
 // The command as the image runs it, with only the address changed to the test's.
 async function runHealthcheck (adminHostPort: string): Promise<{ code: number | null, stderr: string }> {
   const { command } = healthcheck()
-  const script = command[2]
+  const script = at(command, 2)
   if (script.split('127.0.0.1:9464').length !== 2) throw new Error(`expected one 127.0.0.1:9464 in the HEALTHCHECK script: ${script}`)
-  const args = [command[1], script.replace('127.0.0.1:9464', adminHostPort)]
+  const args = [at(command, 1), script.replace('127.0.0.1:9464', adminHostPort)]
   return await new Promise((resolve) => {
     execFile(process.execPath, args, { timeout: 10_000 }, (error, _stdout, stderr) => {
       resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr })
@@ -220,9 +222,10 @@ t.test('every package src/ requires at run time is a production dependency', asy
       compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
       fileName: file
     })
-    for (const [, , specifier] of outputText.matchAll(/require\((["'])([^"']+)\1\)/g)) {
+    for (const match of outputText.matchAll(/require\((["'])([^"']+)\1\)/g)) {
+      const specifier = at(match, 2)
       if (specifier.startsWith('.') || specifier.startsWith('node:') || builtinModules.includes(specifier)) continue
-      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]
+      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : at(specifier.split('/'), 0)
       required.set(name, file)
     }
   }

@@ -35,8 +35,8 @@ t.test('Traefik: a forwardAuth middleware to /v1/authorize on the app\'s router'
   t.equal(new URL(auth?.address ?? 'http://invalid').pathname, '/v1/authorize', 'forwardAuth address')
   t.ok(auth?.authResponseHeaders?.includes('X-Tollgate-Client'), 'the client name is passed on to the app')
   const router = dynamic.http.routers.app
-  t.same(router.middlewares, ['tollgate'], 'the app\'s router uses it')
-  t.ok(dynamic.http.services[router.service] !== undefined, 'to a service that exists')
+  t.same(router?.middlewares, ['tollgate'], 'the app\'s router uses it')
+  t.ok(dynamic.http.services[router?.service ?? ''] !== undefined, 'to a service that exists')
 })
 
 t.test('Envoy: the ratelimit HTTP filter against tollgate\'s gRPC listener, every descriptor it builds matched by a rule', async (t) => {

@@ -7,6 +7,7 @@ import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1'
 import { ConfigMap, Secret, Service, type IConfigMap, type IContainer, type IProbe, type ISecret, type IService } from 'kubernetes-models/v1'
 import { ServiceMonitor, type IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import { durationMs, parseConfig, type Config } from '../../src/config'
+import { at } from '../helpers/at'
 import { REPO_ROOT } from '../helpers/child'
 
 // deploy/kubernetes/, checked offline (no API server here, nor in CI):
@@ -51,7 +52,7 @@ const where = (m: Manifest): string => `${m.file}: ${m.object.kind ?? '?'} ${m.o
 function one<T> (kind: string): T {
   const found = manifests.filter((m) => m.object.kind === kind)
   if (found.length !== 1) throw new Error(`${DIR} has ${found.length} ${kind} objects, expected 1`)
-  return found[0].object as T
+  return at(found, 0).object as T
 }
 
 t.test('every manifest validates against the Kubernetes schemas', async (t) => {
@@ -107,7 +108,7 @@ const app = pod?.containers.find((c) => c.name === 'app')
 function imageConfigPath (): string {
   const line = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('CMD '))
   const cmd = JSON.parse(line?.slice(4) ?? '[]') as string[]
-  return cmd[cmd.indexOf('--config') + 1]
+  return at(cmd, cmd.indexOf('--config') + 1)
 }
 
 function shippedConfig (): Config {

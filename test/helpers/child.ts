@@ -227,7 +227,8 @@ class Output {
       let seen = 0
       const check = (): void => {
         for (; seen < this.lines.length; seen++) {
-          if (predicate(this.lines[seen])) return finish(() => resolve(this.lines[seen]))
+          const line = this.lines[seen]
+          if (line !== undefined && predicate(line)) return finish(() => resolve(line))
         }
         if (this.exit !== undefined) {
           finish(() => reject(new Error(`the child exited (code ${String(this.exit?.code)}, signal ${String(this.exit?.signal)}) before logging a matching line${this.tail()}`)))

@@ -1,3 +1,4 @@
+import { at } from './at'
 import type { Tollgate } from './child'
 import { get, type TextResponse } from './http'
 import { LISTEN } from './stack'
@@ -24,8 +25,8 @@ export function parseSamples (body: string): Sample[] {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
     if (match === null) throw new Error(`not a sample line: ${line}`)
     const labels: Record<string, string> = {}
-    for (const [, name, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[name] = value
-    samples.push({ name: match[1], labels, value: Number(match[3]) })
+    for (const label of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[at(label, 1)] = at(label, 2)
+    samples.push({ name: at(match, 1), labels, value: Number(at(match, 3)) })
   }
   return samples
 }
@@ -91,7 +92,7 @@ export const ready = async (tg: Tollgate): Promise<TextResponse> => await get(`$
 export function check<C> (full: { checks: Record<string, C[]> }, key: string): C {
   const entries = full.checks[key]
   if (entries?.length !== 1) throw new Error(`checks["${key}"] is not an array of one: ${JSON.stringify(full.checks)}`)
-  return entries[0]
+  return at(entries, 0)
 }
 
 /** A config with an upstream health check on /status/200 (1 s interval), Redis and `on_redis_error: mode`. */

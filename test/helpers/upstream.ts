@@ -4,6 +4,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { AddressInfo } from 'node:net'
 import { pipeline } from 'node:stream'
 import type { Test } from 'tap'
+import { at } from './at'
 import { pseudoRandomSha256, pseudoRandomStream } from './bytes'
 import { freePort } from './ports'
 
@@ -89,7 +90,7 @@ export async function deadPort (): Promise<number> {
 }
 
 function route (req: IncomingMessage, res: ServerResponse): void {
-  const path = (req.url ?? '/').split('?')[0]
+  const path = at((req.url ?? '/').split('?'), 0)
   const [, first, arg] = path.split('/')
   const n = Number(arg)
   if (first === 'status' && Number.isInteger(n) && n >= 200 && n <= 599) return status(req, res, n)

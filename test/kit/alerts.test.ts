@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
+import { at } from '../helpers/at'
 
 // What promtool does not check: every alert carries what an on-call engineer needs
 // (a severity, a summary, a description, a runbook section that exists), and every
@@ -41,7 +42,7 @@ function headingAnchors (markdown: string): Set<string> {
     if (line.startsWith('```')) fenced = !fenced
     const heading = fenced ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)
     if (heading === null) continue
-    const base = heading[1].toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+    const base = at(heading, 1).toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
     const count = seen.get(base) ?? 0
     seen.set(base, count + 1)
     anchors.add(count === 0 ? base : `${base}-${count}`)

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
+import { at } from '../helpers/at'
 
 // The shipped Grafana dashboard works wherever it is provisioned or imported: no
 // import-time inputs, one datasource variable behind every query, a rate window that
@@ -39,7 +40,7 @@ const queries = [
 
 /** Every `metric{matchers}` selector of a query (tollgate metrics are the only ones used). */
 function selectors (expr: string): Array<{ metric: string, matchers: string }> {
-  return [...expr.matchAll(/\b(tollgate_[a-z0-9_]+)(\{[^}]*\})?/g)].map((m) => ({ metric: m[1], matchers: m[2] ?? '' }))
+  return [...expr.matchAll(/\b(tollgate_[a-z0-9_]+)(\{[^}]*\})?/g)].map((m) => ({ metric: at(m, 1), matchers: m[2] ?? '' }))
 }
 
 t.test('a stable uid, a current schema, and nothing to fill in at import', async (t) => {
@@ -115,7 +116,7 @@ t.test('every query filters on $instance, and decisions on $client', async (t) =
 // The names in src/observe/metrics.ts are the dashboard's interface: a metric that
 // no panel shows is one nobody will look at.
 t.test('every metric tollgate defines has a panel', async (t) => {
-  const defined = [...read('src/observe/metrics.ts').matchAll(/name: '(tollgate_[a-z0-9_]+)'/g)].map((m) => m[1])
+  const defined = [...read('src/observe/metrics.ts').matchAll(/name: '(tollgate_[a-z0-9_]+)'/g)].map((m) => at(m, 1))
   t.ok(defined.length >= 15, `metrics.ts defines metrics (${defined.length})`)
   const shown = new Set(queries.flatMap(({ expr }) => selectors(expr).map(({ metric }) => metric.replace(/_(bucket|sum|count)$/, ''))))
   for (const metric of defined) t.ok(shown.has(metric), `${metric} is on the dashboard`)

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { createMetrics } from '../../src/observe/metrics'
+import { at } from '../helpers/at'
 
 // A query on a metric that does not exist is not an error in PromQL: it is an empty
 // panel, or an alert that can never fire. Every tollgate_* name in the dashboard, the
@@ -47,7 +48,7 @@ const DEFAULT_METRICS = [
 /** Default metrics prom-client registers only on Linux (it reads /proc). */
 const LINUX_ONLY = ['tollgate_process_open_fds', 'tollgate_process_max_fds', 'tollgate_process_virtual_memory_bytes', 'tollgate_process_heap_bytes']
 
-const DEFINED = [...read('src/observe/metrics.ts').matchAll(/name: '(tollgate_[a-z0-9_]+)'/g)].map((m) => m[1])
+const DEFINED = [...read('src/observe/metrics.ts').matchAll(/name: '(tollgate_[a-z0-9_]+)'/g)].map((m) => at(m, 1))
 const KNOWN = new Set([...DEFINED, ...DEFAULT_METRICS])
 
 /** tollgate_* names in a text, histogram series named by their histogram. */

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
 import { parse } from 'yaml'
+import { at } from '../helpers/at'
 import { startTollgate, type Tollgate } from '../helpers/child'
 import { get, send, type TextResponse } from '../helpers/http'
 import { startPrometheus, type ApiResponse, type Prometheus, type QueryData, type RuleState } from '../helpers/prometheus'
@@ -108,7 +109,7 @@ interface Selection { name: string, instance: string, client: string }
  */
 function multiValue (values: string[]): string {
   const escaped = values.map((v) => v.replace(/\\/g, '\\\\\\\\').replace(/[$^*{}[\]'+?.()|]/g, '\\\\$&'))
-  return escaped.length === 1 ? escaped[0] : `(${escaped.join('|')})`
+  return escaped.length === 1 ? at(escaped, 0) : `(${escaped.join('|')})`
 }
 
 function substitute (expr: string, rate: string, selection: Selection): string {
@@ -381,7 +382,7 @@ t.test('a real Prometheus scrapes tollgate: every dashboard query and alert expr
       const definition = typeof variable.query === 'string' ? variable.query : JSON.stringify(variable.query)
       const m = /^label_values\((.+),\s*(\w+)\)$/.exec(definition)
       if (!t.ok(m, `$${variable.name}: a label_values(selector, label) query`, { definition }) || m === null) continue
-      const selector = substitute(m[1], '', { name: 'All', instance: '.*', client: '.*' })
+      const selector = substitute(at(m, 1), '', { name: 'All', instance: '.*', client: '.*' })
       const res = await prometheus.api<string[]>(`/api/v1/label/${m[2]}/values`, [
         ['match[]', selector], ['start', String(started)], ['end', String(Date.now() / 1000)]
       ])
@@ -429,7 +430,7 @@ t.test('a real Prometheus scrapes tollgate: every dashboard query and alert expr
     positive('panel "Upstream error ratio" A')
     positive('annotation "Restarts"')
 
-    const labelsOf = (where: string, label: string): string[] => [...new Set(labelSets(answers.get(where) ?? { status: 'error' }).map((m) => m[label]))].sort()
+    const labelsOf = (where: string, label: string): Array<string | undefined> => [...new Set(labelSets(answers.get(where) ?? { status: 'error' }).map((m) => m[label]))].sort()
     t.same(labelsOf('panel "Top limited clients" A', 'client'), ['alpha', 'beta'], 'top limited clients: the two over their plans, not gamma')
     t.same(labelsOf('panel "Requests by route rule" A', 'route'), ['GET /healthz', 'POST /upload/*', 'default'], 'requests by route rule: the rules and default')
     // Every class is a series from the start (zeroed); these ones must have counted.

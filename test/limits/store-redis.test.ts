@@ -72,7 +72,7 @@ t.test('redis store', async (t) => {
       windows: [win('gcra', 4, 1000, 'g'), win('fixed', 4, 1000, 'f'), win('sliding', 4, 1000, 's')],
       cost: 1,
     })
-    const [g, f, s] = ['g', 'f', 's'].map((scope) => limitKey(subject, scope))
+    const [g, f, s] = [limitKey(subject, 'g'), limitKey(subject, 'f'), limitKey(subject, 's')]
     t.match(await admin.get(g), /^g:1000000:\d{16}$/, 'used in micro-units, at in µs')
     t.match(await admin.get(f), /^f:\d{10}000000:1000000$/, 'window start in µs, count')
     t.match(await admin.get(s), /^s:\d{10}000000:1000000:0$/, 'window start, count, previous count')

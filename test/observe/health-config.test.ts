@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startTollgate } from '../helpers/child'
 import { get, post, type TextResponse } from '../helpers/http'
+import { check } from '../helpers/metrics'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream } from '../helpers/upstream'
 
@@ -40,7 +41,7 @@ async function fullUntil (adminUrl: string, done: (check: ConfigCheck) => boolea
   for (;;) {
     const res = await get(`${adminUrl}/health/full`)
     const body = res.json() as { status: string, checks: Record<string, ConfigCheck[]> }
-    const config = body.checks['config:reload'][0]
+    const config = check(body, 'config:reload')
     if (done(config) || Date.now() - started > 5000) return { res, status: body.status, config, ms: Date.now() - started }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }

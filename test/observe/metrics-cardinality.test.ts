@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import { Pool } from 'undici'
+import { at } from '../helpers/at'
 import type { Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { stack } from '../helpers/stack'
@@ -81,7 +82,7 @@ routes: [ { match: "GET /open/*", limit: false } ]`)
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < total) {
-        const kind = kinds[next++ % kinds.length]
+        const kind = at(kinds, next++ % kinds.length)
         const { path, headers } = kind.request()
         const res = await pool.request({ method: 'GET', path, headers })
         await res.body.dump()

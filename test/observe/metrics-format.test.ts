@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { Counter, Gauge, Histogram, register as globalRegistry } from 'prom-client'
 import t from 'tap'
 import { createMetrics, metricsRenderer } from '../../src/observe/metrics'
+import { at } from '../helpers/at'
 import { REPO_ROOT } from '../helpers/child'
 import { get, type TextResponse } from '../helpers/http'
 import { stack } from '../helpers/stack'
@@ -131,7 +132,7 @@ routes: [ { match: "GET /open/*", limit: false } ]`)
       'tollgate_nodejs_heap_size_used_bytes', 'tollgate_nodejs_eventloop_lag_seconds', 'tollgate_nodejs_version_info']) {
       t.match(body, new RegExp(`^${name}(\\{.*\\})? \\S+$`, 'm'), `default metric ${name}`)
     }
-    const families = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1])
+    const families = [...body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => at(m, 1))
     t.ok(families.length > 30, `${families.length} families`)
     t.same(families.filter((name) => !name.startsWith('tollgate_')), [], 'every family has the tollgate_ prefix')
     t.same(body.split('\n').filter((line) => line !== '' && !line.startsWith('#') && !line.startsWith('tollgate_')), [],

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import t from 'tap'
 import { createMetrics } from '../../src/observe/metrics'
+import { at } from '../helpers/at'
 import { REPO_ROOT } from '../helpers/child'
 
 // The README's metric table (## Observability → ### Metrics) is what operators build
@@ -23,15 +24,16 @@ function readmeMetricsTable (readme: string): Row[] {
   const rows: Row[] = []
   for (const line of lines.slice(start + 2)) {
     if (!line.startsWith('|')) break
-    const cells = line.split('|').slice(1, -1).map((cell) => cell.trim())
-    const name = /^`([a-z0-9_]+)`$/.exec(cells[0])?.[1]
+    const [metric, labelCell] = line.split('|').slice(1, -1).map((cell) => cell.trim())
+    if (metric === undefined || labelCell === undefined) throw new Error(`a row has a metric cell and a labels cell: ${line}`)
+    const name = /^`([a-z0-9_]+)`$/.exec(metric)?.[1]
     if (name === undefined) throw new Error(`the first cell is not a backticked metric name: ${line}`)
-    const labels = cells[1] === '–' || cells[1] === '-'
+    const labels = labelCell === '–' || labelCell === '-'
       ? []
-      : cells[1].split(',').map((label) => {
+      : labelCell.split(',').map((label) => {
         const match = /^`([a-z_]+)`$/.exec(label.trim())
         if (match === null) throw new Error(`labels are backticked names separated by commas, or –: ${line}`)
-        return match[1]
+        return at(match, 1)
       })
     rows.push({ name, labels })
   }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startTollgate } from '../helpers/child'
+import { startTollgate, type Tollgate } from '../helpers/child'
 import { get } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
 import { LISTEN } from '../helpers/stack'
@@ -23,8 +23,8 @@ redis: ${redis.url}
 on_redis_error: ${mode}
 plans: { free: [ { max: 100, per: 1m } ] }
 keys: [ { name: acme, key: acme-key, plan: free } ]`
-  const [allow, deny] = await Promise.all(['allow', 'deny'].map(async (mode) =>
-    await startTollgate(t, { configYaml: config(mode), readyTimeoutMs: READY_TIMEOUT_MS })))
+  const launch = async (mode: string): Promise<Tollgate> => await startTollgate(t, { configYaml: config(mode), readyTimeoutMs: READY_TIMEOUT_MS })
+  const [allow, deny] = await Promise.all([launch('allow'), launch('deny')])
   const key = { 'x-api-key': 'acme-key' }
 
   const start = await scrape(allow)

@@ -37,7 +37,8 @@ routes:
 
   t.test('before any request: the expected label sets exist, at zero', async (t) => {
     const samples = await scrape(tollgate)
-    for (const [client, plan] of [['acme', 'free'], ['globex', 'pro']]) {
+    const clients: Array<[string, string]> = [['acme', 'free'], ['globex', 'pro']]
+    for (const [client, plan] of clients) {
       for (const decision of DECISIONS) {
         t.equal(valueOf(samples, 'tollgate_ratelimit_decisions_total', { client, plan, decision }), 0, `${client}/${plan}/${decision} is 0`)
       }
@@ -100,7 +101,7 @@ routes:
     }
     const bounded = { proxy: ['GET /open/*', 'POST /v1/upload/*', 'default'], admin: ['/metrics', '/health/live', 'unmatched'] }
     const stray = samples.filter((s) => s.name === 'tollgate_http_requests_total' &&
-      !(bounded[s.labels.listener as keyof typeof bounded] ?? []).includes(s.labels.route))
+      !(bounded[s.labels.listener as keyof typeof bounded] ?? []).includes(s.labels.route ?? ''))
     t.same(stray.map((s) => s.labels), [], 'every route label is a rule, default, or an admin route')
   })
 

@@ -13,6 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
+import { at } from '../helpers/at'
 import { pseudoRandomSha256, pseudoRandomStream } from '../helpers/bytes'
 import { startTollgate } from '../helpers/child'
 import { get, rawRequest, send } from '../helpers/http'
@@ -95,7 +96,7 @@ function customRoutes (): { routes: Map<string, Route>, handle: (req: IncomingMe
   return {
     routes,
     handle: (req, res) => {
-      const route = routes.get((req.url ?? '').split('?')[0])
+      const route = routes.get(at((req.url ?? '').split('?'), 0))
       if (route === undefined) return false
       route(req, res)
       return true
@@ -194,7 +195,7 @@ async function rawExchange (base: string, text: string): Promise<string> {
 function rawValues (rawHeaders: readonly string[], name: string): string[] {
   const values: string[] = []
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i].toLowerCase() === name) values.push(rawHeaders[i + 1])
+    if (at(rawHeaders, i).toLowerCase() === name) values.push(at(rawHeaders, i + 1))
   }
   return values
 }
@@ -215,7 +216,7 @@ async function bufferOf (stream: Readable): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-const last = (up: Upstream): RecordedRequest => up.requests[up.requests.length - 1]
+const last = (up: Upstream): RecordedRequest => at(up.requests, -1)
 
 /** The rate-limit fields of the `pro` plan's single window, as every allowed response carries them. */
 function assertRateLimitHeaders (t: Test, headers: IncomingHttpHeaders): void {
@@ -806,7 +807,8 @@ t.test('an upstream with a base path, and a trust_proxy list', async (t) => {
   const tg = await startTollgate(t, { configYaml: configYaml(`${up.url}/base`, ['trust_proxy: [ 127.0.0.2 ]']) })
 
   t.test('the base path prefixes every path; the query stays as it was', async (t) => {
-    for (const [target, expected] of [['/', '/base/'], ['/x/y?z=1&z=2', '/base/x/y?z=1&z=2'], ['/q?', '/base/q?']]) {
+    const targets: Array<[string, string]> = [['/', '/base/'], ['/x/y?z=1&z=2', '/base/x/y?z=1&z=2'], ['/q?', '/base/q?']]
+    for (const [target, expected] of targets) {
       const res = await nodeRequest(tg.proxyUrl, target, { headers: KEY })
       t.equal(res.status, 200, target)
       t.equal((res.json() as EchoBody).url, expected)

@@ -44,7 +44,7 @@ t.test('after /expensive answered 429, no other spelling of it gets through', as
   const { app, upstream } = await setUp(t)
   t.same([(await raw(app, 'GET', '/expensive', ACME)).status, (await raw(app, 'GET', '/expensive', ACME)).status], [200, 200])
   t.equal((await raw(app, 'GET', '/expensive', ACME)).status, 429, 'the route window is spent')
-  const spellings = [
+  const spellings: Array<[string, string]> = [
     ['GET', 'http://x/expensive'], ['GET', 'HTTP://X/expensive'], ['GET', '/./expensive'], ['HEAD', '/expensive'],
     ['GET', '//expensive'], ['GET', '/%65xpensive'], ['GET', '/expensive/'], ['GET', '/EXPENSIVE'],
     ['GET', '/x/../expensive'], ['GET', '/expensive?cache=bust'], ['GET', '/%2e/expensive']
