@@ -4,10 +4,11 @@ import {
   configuredClients, durationMs, LiveConfig, recordConfigInForce, reportReload, watchConfig,
   type Config, type ReloadResult
 } from './config'
+import type { GrpcServer } from './grpc'
 import { Draining, Shutdown, Signals } from './lifecycle'
 import { LimitState, REDIS_START_WAIT_MS } from './limits'
 import * as observe from './observe'
-import { applyServerSettings, Forwarder, probeUpstream } from './proxy'
+import { applyServerSettings, Forwarder, probeUpstream, type ProbeResult } from './proxy'
 
 export interface StartOptions {
   /** The file the config came from: watched, and re-read on every reload. */
@@ -57,23 +58,16 @@ function once (fn: () => Promise<void>): () => Promise<void> {
   return async () => { await (running ??= fn()) }
 }
 
-/**
- * Starts a tollgate on a loaded config. The order is the contract: the admin port
- * first, then (with Redis) the bounded wait for Redis, then the proxy, decision and
- * gRPC listeners. Signals drain it from the moment the listeners exist.
- */
-export async function start (options: StartOptions): Promise<Started> {
-  const { config, hash, warnings } = options.loaded
-  const log = observe.createLogger(config.log_level, options.logTo)
-  for (const warning of warnings) log.warn(warning)
-  const metrics = observe.createMetrics({ version: options.version })
+type Live = LiveConfig<LimitState>
 
+/**
+ * The config in force and its limiter state, built by the one `LimitState.build`; after
+ * a reload the new state retires the old one's stores and the config metrics follow.
+ */
+async function openLive (options: StartOptions, log: observe.Logger, metrics: observe.Metrics): Promise<Live> {
+  const { config, hash } = options.loaded
   const deps = { log, events: observe.storeMetrics(metrics) }
-  const first = await LimitState.build(config, deps)
-  // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
-  let redisAnswered = !first.usesRedis
-  first.onceRedisReady(() => { redisAnswered = true })
-  const live = new LiveConfig<LimitState>({ config, hash, loadedAt: new Date(), state: first }, {
+  const live: Live = new LiveConfig({ config, hash, loadedAt: new Date(), state: await LimitState.build(config, deps) }, {
     path: options.configPath,
     env: options.env,
     build: async (next, previous) => await LimitState.build(next, deps, previous),
@@ -87,46 +81,90 @@ export async function start (options: StartOptions): Promise<Started> {
   })
   recordConfigInForce(metrics, live.current)
   observe.zeroDecisions(metrics, configuredClients(config))
+  return live
+}
 
-  // listen and upstream need a restart, so the forwarder and the probe keep the first config's.
-  const { upstream } = config
-  const forwarder = upstream === undefined
-    ? undefined
-    : new Forwarder({
-      url: upstream.url,
-      timeoutMs: durationMs(upstream.timeout),
-      onResponse: (statusClass, seconds) => {
-        metrics.upstreamRequests.inc({ status_class: statusClass })
-        metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
-      }
-    })
-  const probe = upstream === undefined
-    ? undefined
-    : async () => {
-      const { path, timeout } = live.config.upstream_health
-      return await probeUpstream(upstream.url, path, durationMs(timeout))
+/**
+ * The upstream pool and its probe loop, on the first config's `upstream` (a change
+ * needs a restart); the probe reads `upstream_health` live. Both absent without one.
+ */
+function openUpstream (live: Live, metrics: observe.Metrics): { forwarder?: Forwarder, probe?: () => Promise<ProbeResult>, loop?: observe.UpstreamProbe } {
+  const { upstream } = live.config
+  if (upstream === undefined) return {}
+  const forwarder = new Forwarder({
+    url: upstream.url,
+    timeoutMs: durationMs(upstream.timeout),
+    onResponse: (statusClass, seconds) => {
+      metrics.upstreamRequests.inc({ status_class: statusClass })
+      metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
     }
-  const upstreamProbe = probe === undefined
-    ? undefined
-    : new observe.UpstreamProbe({
-      probe,
-      intervalMs: () => durationMs(live.config.upstream_health.interval),
-      onResult: (up) => { metrics.upstreamUp.set(up ? 1 : 0) }
-    })
-  await upstreamProbe?.start()
+  })
+  const probe = async (): Promise<ProbeResult> => {
+    const { path, timeout } = live.config.upstream_health
+    return await probeUpstream(upstream.url, path, durationMs(timeout))
+  }
+  const loop = new observe.UpstreamProbe({
+    probe,
+    intervalMs: () => durationMs(live.config.upstream_health.interval),
+    onResult: (up) => { metrics.upstreamUp.set(up ? 1 : 0) }
+  })
+  return { forwarder, probe, loop }
+}
 
-  const draining = new Draining()
+/** `/health/*`: every component, each reading the live state when asked. */
+function healthOf (live: Live, probe: (() => Promise<ProbeResult>) | undefined, redisRequired: () => boolean, draining: Draining, memoryUsage: () => NodeJS.MemoryUsage): observe.Health {
   const components = [
-    observe.redisComponent(() => live.state.redisHealth, () => !redisAnswered || live.config.on_redis_error === 'deny'),
+    observe.redisComponent(() => live.state.redisHealth, redisRequired),
     observe.upstreamComponent(probe),
     observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
     observe.eventLoopComponent(),
-    observe.memoryComponent(options.memoryUsage),
+    observe.memoryComponent(memoryUsage),
     observe.shutdownComponent(() => draining.on)
   ]
   // Each check is cut at 1 s whatever its own timeout: probes (kubelet's default
   // timeoutSeconds is 1) must get an answer, and a check that slow is a failure anyway.
-  const health = new observe.Health({ components: () => components })
+  return new observe.Health({ components: () => components })
+}
+
+/**
+ * Opens the ports in the order of the contract. The admin port first: while Redis is
+ * awaited, /health/live passes (a kubelet must not kill a pod that is only waiting)
+ * and /health/ready fails naming redis; `redisWaited` hears how the wait ended. Undefined
+ * when a signal came during the wait: the drain owns the exit, the other ports stay shut.
+ */
+async function listen (app: App, grpc: GrpcServer | undefined, live: Live, log: observe.Logger, draining: Draining, redisWaited: (answered: boolean) => void): Promise<Omit<Tollgate, 'stop'> | undefined> {
+  const { listen } = live.config
+  const adminUrl = await app.admin.listen(splitHostPort(listen.admin))
+  if (live.state.usesRedis) {
+    const answered = await live.state.waitForRedis(log)
+    redisWaited(answered)
+    if (!answered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${live.config.on_redis_error} decides until it does`)
+    if (draining.on) return undefined
+  }
+  const proxyUrl = await app.proxy.listen(splitHostPort(listen.proxy))
+  const decisionUrl = app.decision === undefined || listen.decision === undefined ? undefined : await app.decision.listen(splitHostPort(listen.decision))
+  const grpcAddress = grpc === undefined || listen.grpc === undefined ? undefined : await grpc.listen(listen.grpc)
+  return { proxyUrl, adminUrl, decisionUrl, grpcAddress }
+}
+
+/**
+ * Starts a tollgate on a loaded config: the state and the upstream, the listeners, the
+ * watch, stop() and the signals that drain into it, then the ports (`listen`).
+ */
+export async function start (options: StartOptions): Promise<Started> {
+  const { config, warnings } = options.loaded
+  const log = observe.createLogger(config.log_level, options.logTo)
+  for (const warning of warnings) log.warn(warning)
+  const metrics = observe.createMetrics({ version: options.version })
+  const live = await openLive(options, log, metrics)
+  // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
+  let redisAnswered = !live.state.usesRedis
+  live.state.onceRedisReady(() => { redisAnswered = true })
+  const { forwarder, probe, loop } = openUpstream(live, metrics)
+  await loop?.start()
+
+  const draining = new Draining()
+  const health = healthOf(live, probe, () => !redisAnswered || live.config.on_redis_error === 'deny', draining, options.memoryUsage)
   // POST /-/reload and the listeners' `server:` settings need each other: `reload` reads
   // `app` only once a reload runs, after the listeners exist.
   const reload = async (trigger: string): Promise<ReloadResult> => {
@@ -159,7 +197,7 @@ export async function start (options: StartOptions): Promise<Started> {
   const stop = once(async () => {
     signals.uninstall()
     watch.close()
-    upstreamProbe?.stop()
+    loop?.stop()
     grpc?.cutAll()
     await Promise.allSettled([app.proxy.close(), app.decision?.close(), forwarder?.close()])
     await live.state.close()
@@ -185,33 +223,23 @@ export async function start (options: StartOptions): Promise<Started> {
   })
   signals.install(shutdown)
 
-  let urls: Omit<Tollgate, 'stop'>
+  let urls: Omit<Tollgate, 'stop'> | undefined
   try {
-    // The admin port first: while Redis is awaited, /health/live passes (a kubelet must
-    // not kill a pod that is only waiting) and /health/ready fails naming redis.
-    const adminUrl = await app.admin.listen(splitHostPort(config.listen.admin))
-    if (first.usesRedis) {
-      redisAnswered = await first.waitForRedis(log)
-      if (!redisAnswered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${config.on_redis_error} decides until it does`)
-      if (draining.on) return { status: 'draining' }
-    }
-    const proxyUrl = await app.proxy.listen(splitHostPort(config.listen.proxy))
-    const decisionUrl = app.decision === undefined || config.listen.decision === undefined ? undefined : await app.decision.listen(splitHostPort(config.listen.decision))
-    const grpcAddress = grpc === undefined || config.listen.grpc === undefined ? undefined : await grpc.listen(config.listen.grpc)
-    urls = { proxyUrl, adminUrl, decisionUrl, grpcAddress }
+    urls = await listen(app, grpc, live, log, draining, (answered) => { redisAnswered = answered })
   } catch (error) {
     log.fatal({ err: { message: error instanceof Error ? error.message : String(error) } }, 'cannot listen')
     await stop()
     log.flush()
     return { status: 'failed' }
   }
+  if (urls === undefined) return { status: 'draining' }
   log.info({
     proxy: urls.proxyUrl,
     admin: urls.adminUrl,
     decision: urls.decisionUrl,
     grpc: urls.grpcAddress,
-    upstream: upstream?.url ?? 'none: the proxy listener serves the decision API',
-    config: hash
+    upstream: config.upstream?.url ?? 'none: the proxy listener serves the decision API',
+    config: options.loaded.hash
   }, 'tollgate listening')
   return { status: 'listening', tollgate: { ...urls, stop } }
 }
