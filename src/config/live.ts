@@ -67,6 +67,16 @@ export class LiveConfig<T> {
     return this.#current
   }
 
+  /** The config in force (`current.config`). */
+  get config (): Config {
+    return this.#current.config
+  }
+
+  /** What was built from the config in force (`current.state`). */
+  get state (): T {
+    return this.#current.state
+  }
+
   /** The outcome of the last reload that was not `unchanged`; undefined before any. */
   get lastReload (): LastReload | undefined {
     return this.#last

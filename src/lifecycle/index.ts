@@ -1,3 +1,2 @@
-export { buildState, retire, type LiveState } from './state'
-export { reportReload, recordConfigInForce } from './reload-report'
-export { Shutdown, DeadlineError, type ShutdownTiming } from './shutdown'
+export { Shutdown, Draining, DeadlineError, type ShutdownTiming } from './shutdown'
+export { Signals, type SignalsOptions } from './signals'

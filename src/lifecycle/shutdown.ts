@@ -10,15 +10,32 @@ export interface ShutdownTiming {
   readonly graceMs: number
 }
 
+/**
+ * Whether the drain has begun. Made before the listeners, which read it on every
+ * response (readiness, `connection: close`, gRPC health); only `Shutdown.run` sets it.
+ */
+export class Draining {
+  #on = false
+
+  get on (): boolean {
+    return this.#on
+  }
+
+  begin (): void {
+    this.#on = true
+  }
+}
+
 export interface ShutdownDeps {
   readonly log: Logger
+  readonly draining: Draining
   readonly proxy: FastifyInstance
   readonly admin: FastifyInstance
   /** Read when the signal comes, so a reloaded `shutdown` section applies. */
   readonly timing: () => ShutdownTiming
   /** Proxy requests answered so far; the difference is the drain's count. */
   readonly answered: () => Promise<number>
-  /** Closes what the proxy used once it is closed: upstream pool, stores, Redis, timers. */
+  /** Closes what the proxy used once it is closed: upstream pool, stores, Redis, timers; the admin listener last. */
   readonly release: () => Promise<void>
   /** The decision API's own listener (`listen.decision`), drained like the proxy. */
   readonly decision?: FastifyInstance
@@ -37,7 +54,7 @@ export class DeadlineError extends Error {
 }
 
 /**
- * The drain on SIGTERM, after DESIGN.md: readiness turns 503 at once (`draining`),
+ * The drain on SIGTERM (README, "Shutting down"): readiness turns 503 at once (`draining`),
  * the proxy keeps serving for `drain_delay` (every response now says
  * `connection: close`: see the proxy's `draining`), then stops accepting and closes idle keep-alive sockets while
  * requests in flight finish; then the upstream pool and Redis close, and the admin
@@ -47,7 +64,6 @@ export class DeadlineError extends Error {
 export class Shutdown {
   readonly #deps: ShutdownDeps
   readonly #sockets = new Set<Socket>()
-  #draining = false
 
   constructor (deps: ShutdownDeps) {
     this.#deps = deps
@@ -59,10 +75,6 @@ export class Shutdown {
     }
   }
 
-  get draining (): boolean {
-    return this.#draining
-  }
-
   /** Runs the whole drain; rejects with `DeadlineError` when the deadline cut it short. */
   async run (reason: { signal?: string, err?: Error }): Promise<void> {
     const { log, admin, release, answered } = this.#deps
@@ -71,7 +83,7 @@ export class Shutdown {
     const drainDelayMs = this.#skipsDrainDelay(reason.signal) ? 0 : timing.drainDelayMs
     const started = Date.now()
     const before = await answered()
-    this.#draining = true
+    this.#deps.draining.begin()
     if (reason.err !== undefined) log.fatal({ err: reason.err }, 'fatal error: shutting down')
     log.info({ signal: reason.signal, drainDelayMs, graceMs, connections: this.#sockets.size }, 'shutting down: readiness is 503, still serving for drain_delay')
 

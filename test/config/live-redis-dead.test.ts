@@ -10,7 +10,7 @@ import { inspect, nextLog, REDIS_KEY as KEY, redisConfig as configWith, tollgate
 // `redis:` changed in the running process to a Redis that does not answer: a rejected
 // reload after the new client's 5 s, not an outage; the running Redis keeps counting.
 
-/** How long a reload waits for a new Redis (lifecycle/state.ts). */
+/** How long a reload waits for a new Redis (limits/state.ts). */
 const NEW_REDIS_WAIT_MS = 5000
 
 async function gauge (tollgate: Tollgate, series: string): Promise<number> {

@@ -12,7 +12,7 @@ import { inspect, nextLog, REDIS_KEY as KEY, redisConfig as configWith, tollgate
 // client must answer before anything is swapped, counts then go to the new server, and
 // the old client quits once requests that pinned it are done.
 
-/** How long replaced stores stay open for requests that pinned them (lifecycle/state.ts). */
+/** How long replaced stores stay open for requests that pinned them (limits/state.ts). */
 const RETIRE_AFTER_MS = 5000
 
 async function quits (client: Redis): Promise<number> {

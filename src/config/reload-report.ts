@@ -1,15 +1,27 @@
-import { ANONYMOUS, isEmptyChange, type ReloadResult, type Snapshot } from '../config'
-import { zeroDecisions, type Logger, type Metrics } from '../observe'
-import { retire, type LiveState } from './state'
+import type { Logger } from 'pino'
+import { isEmptyChange } from './diff'
+import type { ReloadResult, Snapshot } from './live'
+import type { Config } from './schema'
+import { ANONYMOUS } from './vocabulary'
+
+/**
+ * The config metrics a reload moves. observe/metrics.ts defines them; this is all the
+ * report needs of them, so config/ imports nothing else of tollgate's.
+ */
+export interface ReloadMetrics {
+  readonly configReloads: { inc: (labels: { result: 'success' | 'failure' }) => void }
+  readonly configLastReloadSuccessful: { set: (value: number) => void }
+  readonly configLastReloadSuccessTimestamp: { set: (value: number) => void }
+  readonly configInfo: { reset: () => void, set: (labels: { hash: string }, value: number) => void }
+}
 
 interface ReportDeps {
   readonly log: Logger
-  readonly metrics: Metrics
+  readonly metrics: ReloadMetrics
 }
 
-/** The decision series a config's clients need from the start. */
-function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: string, plan: string }> {
-  const { config } = snapshot
+/** The clients (and plans) a config names, whose decision series exist from the start. */
+export function configuredClients (config: Config): Array<{ client: string, plan: string }> {
   return [
     ...config.keys.map((key) => ({ client: key.name, plan: key.plan })),
     ...(config.plans[ANONYMOUS] === undefined ? [] : [{ client: ANONYMOUS, plan: ANONYMOUS }])
@@ -17,19 +29,18 @@ function configuredClients (snapshot: Snapshot<LiveState>): Array<{ client: stri
 }
 
 /** Marks a snapshot as the one in force in the config metrics. */
-export function recordConfigInForce (metrics: Metrics, snapshot: Snapshot<LiveState>): void {
+export function recordConfigInForce (metrics: ReloadMetrics, snapshot: { readonly hash: string, readonly loadedAt: Date }): void {
   metrics.configLastReloadSuccessful.set(1)
   metrics.configLastReloadSuccessTimestamp.set(snapshot.loadedAt.getTime() / 1000)
   metrics.configInfo.reset()
   metrics.configInfo.set({ hash: snapshot.hash }, 1)
-  zeroDecisions(metrics, configuredClients(snapshot))
 }
 
 /**
- * Everything that follows a reload attempt: metrics, the log (the diff by name, never
- * key material), the log level, and retiring replaced stores.
+ * What follows a reload attempt in metrics and the log (the diff by name, never key
+ * material), and the log level. What the new state does with the old one is the caller's.
  */
-export function reportReload (deps: ReportDeps, result: ReloadResult, trigger: string, current: Snapshot<LiveState>, previous: Snapshot<LiveState>): void {
+export function reportReload<T> (deps: ReportDeps, result: ReloadResult, trigger: string, current: Snapshot<T>, previous: Snapshot<T>): void {
   const { log, metrics } = deps
   if (result.result === 'unchanged') {
     log.debug({ trigger, hash: result.hash }, 'config unchanged')
@@ -43,7 +54,6 @@ export function reportReload (deps: ReportDeps, result: ReloadResult, trigger: s
   }
   metrics.configReloads.inc({ result: 'success' })
   recordConfigInForce(metrics, current)
-  retire(previous.state, current.state)
   // The lines about this reload are written at the more verbose of the two levels, so
   // the reload that turns info off (log_level: warn) is still confirmed in the log.
   const level = current.config.log_level

@@ -1,0 +1,245 @@
+import type { DestinationStream } from 'pino'
+import { buildApp, type App } from './app'
+import {
+  configuredClients, durationMs, LiveConfig, recordConfigInForce, reportReload, watchConfig,
+  type Config, type ReloadResult
+} from './config'
+import type { GrpcServer } from './grpc'
+import { Draining, Shutdown, Signals } from './lifecycle'
+import { LimitState, REDIS_START_WAIT_MS } from './limits'
+import * as observe from './observe'
+import { applyServerSettings, Forwarder, probeUpstream, type ProbeResult } from './proxy'
+
+export interface StartOptions {
+  /** The file the config came from: watched, and re-read on every reload. */
+  readonly configPath: string
+  /** The config loaded from it, with its text hash and the warnings to log. */
+  readonly loaded: { readonly config: Config, readonly hash: string, readonly warnings: readonly string[] }
+  /** What `${VAR}` in the file reads on reload. */
+  readonly env: Readonly<Record<string, string | undefined>>
+  /** The package version, for `tollgate_build_info` and the admin port. */
+  readonly version: string
+  /** stdin is a terminal: a SIGINT is someone's Ctrl-C (see Shutdown). */
+  readonly interactive: boolean
+  /** For `/health/full`'s memory component. */
+  readonly memoryUsage: () => NodeJS.MemoryUsage
+  /** Where the JSON log lines go. Default: stdout. */
+  readonly logTo?: DestinationStream
+}
+
+/** A tollgate with every listener open. */
+export interface Tollgate {
+  readonly proxyUrl: string
+  readonly adminUrl: string
+  readonly decisionUrl?: string
+  readonly grpcAddress?: string
+  /** The one cleanup: closes every listener, the watch, the probe, the upstream pool and the stores. */
+  stop: () => Promise<void>
+}
+
+/**
+ * What `start` came to: listening, or not and why. `failed`: a port could not be
+ * opened (logged, everything closed). `draining`: a signal came during the Redis wait;
+ * the drain owns the exit and the other listeners stay shut.
+ */
+export type Started =
+  | { readonly status: 'listening', readonly tollgate: Tollgate }
+  | { readonly status: 'failed' | 'draining' }
+
+function splitHostPort (value: string): { host: string, port: number } {
+  const colon = value.lastIndexOf(':')
+  const host = value.slice(0, colon).replace(/^\[(.*)\]$/, '$1')
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(value.slice(colon + 1)) }
+}
+
+/** Runs `fn` once, however many paths call it; later calls get the first call's promise. */
+function once (fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined
+  return async () => { await (running ??= fn()) }
+}
+
+type Live = LiveConfig<LimitState>
+
+/**
+ * The config in force and its limiter state, built by the one `LimitState.build`; after
+ * a reload the new state retires the old one's stores and the config metrics follow.
+ */
+async function openLive (options: StartOptions, log: observe.Logger, metrics: observe.Metrics): Promise<Live> {
+  const { config, hash } = options.loaded
+  const deps = { log, events: observe.storeMetrics(metrics) }
+  const live: Live = new LiveConfig({ config, hash, loadedAt: new Date(), state: await LimitState.build(config, deps) }, {
+    path: options.configPath,
+    env: options.env,
+    build: async (next, previous) => await LimitState.build(next, deps, previous),
+    onReload: (result, trigger, current, previous) => {
+      if (result.result === 'success') {
+        current.state.retire(previous.state)
+        observe.zeroDecisions(metrics, configuredClients(current.config))
+      }
+      reportReload({ log, metrics }, result, trigger, current, previous)
+    }
+  })
+  recordConfigInForce(metrics, live.current)
+  observe.zeroDecisions(metrics, configuredClients(config))
+  return live
+}
+
+/**
+ * The upstream pool and its probe loop, on the first config's `upstream` (a change
+ * needs a restart); the probe reads `upstream_health` live. Both absent without one.
+ */
+function openUpstream (live: Live, metrics: observe.Metrics): { forwarder?: Forwarder, probe?: () => Promise<ProbeResult>, loop?: observe.UpstreamProbe } {
+  const { upstream } = live.config
+  if (upstream === undefined) return {}
+  const forwarder = new Forwarder({
+    url: upstream.url,
+    timeoutMs: durationMs(upstream.timeout),
+    onResponse: (statusClass, seconds) => {
+      metrics.upstreamRequests.inc({ status_class: statusClass })
+      metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
+    }
+  })
+  const probe = async (): Promise<ProbeResult> => {
+    const { path, timeout } = live.config.upstream_health
+    return await probeUpstream(upstream.url, path, durationMs(timeout))
+  }
+  const loop = new observe.UpstreamProbe({
+    probe,
+    intervalMs: () => durationMs(live.config.upstream_health.interval),
+    onResult: (up) => { metrics.upstreamUp.set(up ? 1 : 0) }
+  })
+  return { forwarder, probe, loop }
+}
+
+/** `/health/*`: every component, each reading the live state when asked. */
+function healthOf (live: Live, probe: (() => Promise<ProbeResult>) | undefined, redisRequired: () => boolean, draining: Draining, memoryUsage: () => NodeJS.MemoryUsage): observe.Health {
+  const components = [
+    observe.redisComponent(() => live.state.redisHealth, redisRequired),
+    observe.upstreamComponent(probe),
+    observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
+    observe.eventLoopComponent(),
+    observe.memoryComponent(memoryUsage),
+    observe.shutdownComponent(() => draining.on)
+  ]
+  // Each check is cut at 1 s whatever its own timeout: probes (kubelet's default
+  // timeoutSeconds is 1) must get an answer, and a check that slow is a failure anyway.
+  return new observe.Health({ components: () => components })
+}
+
+/**
+ * Opens the ports in the order of the contract. The admin port first: while Redis is
+ * awaited, /health/live passes (a kubelet must not kill a pod that is only waiting)
+ * and /health/ready fails naming redis; `redisWaited` hears how the wait ended. Undefined
+ * when a signal came during the wait: the drain owns the exit, the other ports stay shut.
+ */
+async function listen (app: App, grpc: GrpcServer | undefined, live: Live, log: observe.Logger, draining: Draining, redisWaited: (answered: boolean) => void): Promise<Omit<Tollgate, 'stop'> | undefined> {
+  const { listen } = live.config
+  const adminUrl = await app.admin.listen(splitHostPort(listen.admin))
+  if (live.state.usesRedis) {
+    const answered = await live.state.waitForRedis(log)
+    redisWaited(answered)
+    if (!answered) log.error({ waitedMs: REDIS_START_WAIT_MS }, `redis did not answer; opening anyway, on_redis_error: ${live.config.on_redis_error} decides until it does`)
+    if (draining.on) return undefined
+  }
+  const proxyUrl = await app.proxy.listen(splitHostPort(listen.proxy))
+  const decisionUrl = app.decision === undefined || listen.decision === undefined ? undefined : await app.decision.listen(splitHostPort(listen.decision))
+  const grpcAddress = grpc === undefined || listen.grpc === undefined ? undefined : await grpc.listen(listen.grpc)
+  return { proxyUrl, adminUrl, decisionUrl, grpcAddress }
+}
+
+/**
+ * Starts a tollgate on a loaded config: the state and the upstream, the listeners, the
+ * watch, stop() and the signals that drain into it, then the ports (`listen`).
+ */
+export async function start (options: StartOptions): Promise<Started> {
+  const { config, warnings } = options.loaded
+  const log = observe.createLogger(config.log_level, options.logTo)
+  for (const warning of warnings) log.warn(warning)
+  const metrics = observe.createMetrics({ version: options.version })
+  const live = await openLive(options, log, metrics)
+  // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
+  let redisAnswered = !live.state.usesRedis
+  live.state.onceRedisReady(() => { redisAnswered = true })
+  const { forwarder, probe, loop } = openUpstream(live, metrics)
+  await loop?.start()
+
+  const draining = new Draining()
+  const health = healthOf(live, probe, () => !redisAnswered || live.config.on_redis_error === 'deny', draining, options.memoryUsage)
+  // POST /-/reload and the listeners' `server:` settings need each other: `reload` reads
+  // `app` only once a reload runs, after the listeners exist.
+  const reload = async (trigger: string): Promise<ReloadResult> => {
+    // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
+    const result = await live.reload(trigger, { repeat: trigger !== 'watch' })
+    if (result.result === 'success') applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, live.config.server)
+    return result
+  }
+  const app: App = await buildApp({
+    log,
+    metrics,
+    health,
+    version: options.version,
+    forwarder,
+    decisionListener: config.listen.decision !== undefined,
+    draining: () => draining.on,
+    currentRuntime: () => live.state.runtime,
+    reload: async () => await reload('POST /-/reload')
+  })
+  applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, config.server)
+  // listen.grpc needs a restart, like every listener: the first config's decides.
+  const grpc = config.listen.grpc === undefined
+    ? undefined
+    : new (await import('./grpc')).GrpcServer({ log, metrics, draining: () => draining.on, currentRuntime: () => live.state.runtime })
+  const watch = watchConfig(options.configPath, () => { void reload('watch') }, {
+    onError: (error) => log.warn({ err: { message: error.message } }, 'config watch failed; polling only')
+  })
+  const signals = new Signals({ log, onSighup: () => { void reload('SIGHUP') } })
+
+  const stop = once(async () => {
+    signals.uninstall()
+    watch.close()
+    loop?.stop()
+    grpc?.cutAll()
+    await Promise.allSettled([app.proxy.close(), app.decision?.close(), forwarder?.close()])
+    await live.state.close()
+    // Last, so /metrics and /health/* answer to the end.
+    await app.admin.close()
+  })
+  const shutdown = new Shutdown({
+    log,
+    draining,
+    proxy: app.proxy,
+    admin: app.admin,
+    decision: app.decision,
+    grpc,
+    interactive: options.interactive,
+    timing: () => ({
+      drainDelayMs: durationMs(live.config.shutdown.drain_delay),
+      graceMs: durationMs(live.config.shutdown.grace)
+    }),
+    answered: async () => (await metrics.httpRequests.get()).values
+      .filter((v) => v.labels.listener === 'proxy' || v.labels.listener === 'decision')
+      .reduce((sum, v) => sum + v.value, 0),
+    release: stop
+  })
+  signals.install(shutdown)
+
+  let urls: Omit<Tollgate, 'stop'> | undefined
+  try {
+    urls = await listen(app, grpc, live, log, draining, (answered) => { redisAnswered = answered })
+  } catch (error) {
+    log.fatal({ err: { message: error instanceof Error ? error.message : String(error) } }, 'cannot listen')
+    await stop()
+    log.flush()
+    return { status: 'failed' }
+  }
+  if (urls === undefined) return { status: 'draining' }
+  log.info({
+    proxy: urls.proxyUrl,
+    admin: urls.adminUrl,
+    decision: urls.decisionUrl,
+    grpc: urls.grpcAddress,
+    upstream: config.upstream?.url ?? 'none: the proxy listener serves the decision API',
+    config: options.loaded.hash
+  }, 'tollgate listening')
+  return { status: 'listening', tollgate: { ...urls, stop } }
+}
