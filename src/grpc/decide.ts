@@ -1,6 +1,6 @@
-import { NO_PLAN, UNKNOWN_CLIENT, type Config } from '../config'
+import { ANONYMOUS, NO_PLAN, UNKNOWN_CLIENT, type Config } from '../config'
 import { ERRORS } from '../errors'
-import { ANONYMOUS_PLAN, isWellFormedKey, rateLimitFields, sha256Hex, type Decision, type GroupInput, type PlanLimits, type Runtime } from '../limits'
+import { isWellFormedKey, rateLimitFields, sha256Hex, type Decision, type GroupInput, type PlanLimits, type Runtime } from '../limits'
 import type { DescriptorStatus, RateLimitRequest, RateLimitResponse } from './proto'
 import { matches, rlsOf, type CompiledRls, type CompiledRule, type KeyOwner } from './rules'
 import { envoyLimit, unitLabel, unitMs } from './units'
@@ -191,7 +191,7 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
         subject,
         limits,
         advisory: rule.shadow,
-        client: owner?.client ?? ANONYMOUS_PLAN,
+        client: owner?.client ?? ANONYMOUS,
         headers: rule.headers
       }) - 1
       byKey.set(key, index)

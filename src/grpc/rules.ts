@@ -1,5 +1,5 @@
-import { API_KEY_ENTRY, type Config } from '../config'
-import { ANONYMOUS_PLAN, policyHeader, sha256Hex, toWindows, type PlanLimits } from '../limits'
+import { ANONYMOUS, API_KEY_ENTRY, type Config } from '../config'
+import { policyHeader, sha256Hex, toWindows, type PlanLimits } from '../limits'
 
 /**
  * The `rls` section compiled once per config snapshot: per domain its rules in order,
@@ -79,12 +79,12 @@ function compile (config: Config): CompiledRls {
   for (const key of config.keys) {
     keys.set(key.sha256?.toLowerCase() ?? sha256Hex(key.key ?? ''), { client: key.name, plan: key.plan })
   }
-  const anonymous = config.api_key.unknown === ANONYMOUS_PLAN && config.plans[ANONYMOUS_PLAN] !== undefined
+  const anonymous = config.api_key.unknown === ANONYMOUS && config.plans[ANONYMOUS] !== undefined
   return {
     allowOverrides: config.rls?.allow_overrides ?? false,
     domains,
     keys,
-    unknownKey: anonymous ? { client: ANONYMOUS_PLAN, plan: ANONYMOUS_PLAN } : undefined
+    unknownKey: anonymous ? { client: ANONYMOUS, plan: ANONYMOUS } : undefined
   }
 }
 

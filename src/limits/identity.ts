@@ -16,8 +16,6 @@ export interface Identity {
 
 export type Identify = (raw: IncomingMessage) => Identity | TollgateError
 
-/** The plan (and client name) of callers without a key. */
-export const ANONYMOUS_PLAN = ANONYMOUS
 const MAX_KEY_BYTES = 256
 /** Visible ASCII but the comma (config's KEY_PATTERN): anything else is a client bug or a probe, never a key. */
 const KEY_CHARS = new RegExp(KEY_PATTERN)
@@ -118,13 +116,13 @@ function buildResolve (config: Config): Resolve {
     const digest = key.sha256?.toLowerCase() ?? sha256Hex(key.key ?? '')
     byDigest.set(digest, { client: key.name, plan: key.plan, subject: key.name })
   }
-  const anonymousAllowed = config.plans[ANONYMOUS_PLAN] !== undefined
+  const anonymousAllowed = config.plans[ANONYMOUS] !== undefined
   const unknownIsAnonymous = config.api_key.unknown === ANONYMOUS
 
   const anonymous = (clientIp: () => string | undefined): Identity | TollgateError => {
     const ip = clientIp()
     if (ip === undefined) return new TollgateError('bad_request', {}, 'An anonymous caller needs `ip`: give a known `key`, or the client\'s `ip`.')
-    return { client: ANONYMOUS, plan: ANONYMOUS_PLAN, subject: `anon:${normalizeIP(ip)}` }
+    return { client: ANONYMOUS, plan: ANONYMOUS, subject: `anon:${normalizeIP(ip)}` }
   }
 
   return (key, clientIp) => {
