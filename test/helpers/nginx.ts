@@ -4,9 +4,8 @@ import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
+import { NGINX, nginxConfig } from '../../bench/nginx'
 import { killAndWait, reapOnExit } from './reap'
-
-export const NGINX = '/usr/sbin/nginx'
 
 /** Why the nginx tests cannot run here, or false. */
 export function nginxMissing (): string | false {
@@ -21,20 +20,8 @@ export function nginxMissing (): string | false {
 export async function startNginx (t: Test, httpBlock: string, port: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-nginx-'))
   const conf = join(dir, 'nginx.conf')
-  writeFileSync(conf, `worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi;
-  scgi_temp_path ${dir}/scgi;
-${httpBlock}
-}
-`)
+  // The bench's nginx.conf around the block: one worker, every path inside `dir`.
+  writeFileSync(conf, nginxConfig(dir, httpBlock))
   const child = spawn(NGINX, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf, '-g', 'daemon off; master_process on;'], { stdio: ['ignore', 'ignore', 'pipe'] })
   reapOnExit(child)
   let stderr = ''
