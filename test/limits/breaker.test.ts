@@ -4,7 +4,7 @@ import { InvalidLimitRequestError, RedisTimeoutError } from '../../src/limits/st
 import type { LimitRequest, LimitResult, LimitStore } from '../../src/limits/types'
 
 // The breaker's state machine on an injected clock, over a store that fails on demand.
-// (Against a real hung redis-server: test/limits/enforce-redis-down.test.ts.)
+// (Against a real hung redis-server: test/proxy/enforce-redis-down.test.ts.)
 
 const request: LimitRequest = { subject: 'acme', cost: 1, windows: [{ policy: 'p', scope: 's', max: 1, perMs: 1000, algorithm: 'gcra' }] }
 const ok: LimitResult = { allowed: true, windows: [{ allowed: true, remaining: 0, resetMs: 1000 }] }
