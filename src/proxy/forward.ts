@@ -37,7 +37,7 @@ const HOP_BY_HOP = new Set([
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 
 /** Copies headers minus hop-by-hop ones and any that `connection` names. */
-function endToEnd (headers: IncomingHttpHeaders, drop?: ReadonlySet<string>): Record<string, string | string[]> {
+function endToEnd (headers: IncomingHttpHeaders, drop?: ReadonlySet<string>, credentials: readonly string[] = []): Record<string, string | string[]> {
   const named = headers.connection
   const alsoDrop = typeof named === 'string' && named !== 'close' && named !== 'keep-alive'
     ? new Set(named.split(',').map((h) => h.trim().toLowerCase()))
@@ -45,7 +45,7 @@ function endToEnd (headers: IncomingHttpHeaders, drop?: ReadonlySet<string>): Re
   const out: Record<string, string | string[]> = {}
   for (const name in headers) {
     const value = headers[name]
-    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name) === true || alsoDrop?.has(name) === true) continue
+    if (value === undefined || HOP_BY_HOP.has(name) || drop?.has(name) === true || alsoDrop?.has(name) === true || credentials.includes(name)) continue
     out[name] = value
   }
   return out
@@ -80,7 +80,8 @@ export function upstreamHeaders (request: FastifyRequest, identity: Identity | u
   // The key is tollgate's: the app learns who called from x-tollgate-client, and never
   // gets a credential it could log (nor a second one tollgate did not check).
   const keyHeader = request.tollgate?.runtime.config.api_key.header.toLowerCase() ?? ''
-  const headers = endToEnd(incoming, new Set([...OURS, ...credentialHeaders(incoming, keyHeader)]))
+  // The credentials are 0 to 2 names: checked as a list, not merged into a new Set per request.
+  const headers = endToEnd(incoming, OURS, credentialHeaders(incoming, keyHeader))
   const remote = request.raw.socket.remoteAddress ?? ''
   const priorFor = incoming['x-forwarded-for']
   headers['x-forwarded-for'] = priorFor === undefined ? remote : `${String(priorFor)}, ${remote}`
