@@ -1,7 +1,7 @@
 import t from 'tap'
 import { inProcess, type InProcess } from '../helpers/app'
 import { parseSamples, valueOf } from '../helpers/metrics'
-import { startUpstream } from '../helpers/upstream'
+import { deadPort, startUpstream } from '../helpers/upstream'
 
 /*
  * The decision API's route logic, on real sockets in this process: what nginx, Traefik
@@ -198,4 +198,15 @@ t.test('with an upstream, listen.decision serves the decision API beside the pro
   t.equal(proxied.status, 200, 'the proxy forwards as before')
   t.equal(proxied.headers.get('x-ratelimit-remaining'), '1', 'one budget for both listeners')
   t.equal(upstream.requests.length, 1, 'the decision reached no app')
+})
+
+t.test('Redis gone under on_redis_error: deny: 503 limiter_unavailable, never a 200', async (t) => {
+  const app = await inProcess(t, `redis: { url: "redis://127.0.0.1:${await deadPort()}", timeout: 100ms }\non_redis_error: deny\n${RULES}`)
+  const authorize = await nginx(app, 'GET', '/orders', ACME)
+  t.equal(authorize.status, 503)
+  t.match(JSON.parse(authorize.text), { error: 'limiter_unavailable' })
+  const checked = await check(app, { key: 'acme-key', path: '/orders' })
+  t.equal(checked.status, 503)
+  t.match(checked.json, { error: 'limiter_unavailable' })
+  t.equal((await nginx(app, 'GET', '/public/x')).status, 200, 'a limit: false route needs no store')
 })
