@@ -1,5 +1,6 @@
 import { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
-import { loadConfigFile } from './load'
+import { parseConfig, textHash } from './load'
+import { readConfigText } from './read'
 import type { Config } from './schema'
 
 /** One config in force and everything built from it, swapped whole on reload. */
@@ -102,10 +103,15 @@ export class LiveConfig<T> {
   }
 
   async #attempt (previous: Snapshot<T>, repeat: boolean): Promise<ReloadResult> {
-    const loaded = await loadConfigFile(this.#options.path, this.#options.env)
+    const read = await readConfigText(this.#options.path)
     // A file that cannot be read has no text to hash: its error stands in for it.
-    const fingerprint = loaded.ok ? loaded.hash : loaded.hash ?? loaded.errors.join('\n')
+    const fingerprint = read.ok ? textHash(read.text) : read.error
     if (!repeat && fingerprint === this.#lastRejected) return { result: 'unchanged', hash: previous.hash }
+    // The text in force, read again: the watch calls this on every event of the file's
+    // directory (a log written beside it: once per maxWaitMs). Parsing and validating
+    // 1,000 keys takes the event loop for tens of ms, so the same text is not parsed again.
+    if (fingerprint === previous.hash && this.#last?.ok !== false) return { result: 'unchanged', hash: previous.hash }
+    const loaded = read.ok ? parseConfig(read.text, this.#options.env, this.#options.path) : { ok: false as const, errors: [read.error] }
     if (!loaded.ok) {
       this.#lastRejected = fingerprint
       return { result: 'failure', errors: loaded.errors }
