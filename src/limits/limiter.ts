@@ -1,5 +1,6 @@
 import type { RedisErrorMode } from '../config'
 import type { PlanLimits } from './policy'
+import { RefusalCache } from './refusal-cache'
 import { classifyStoreError, type StoreEvents } from './stores'
 import type { GroupsRequest, GroupsResult, LimitResult, LimitStore, WindowResult, WindowSpec } from './types'
 
@@ -95,6 +96,8 @@ export interface GroupsDecision {
 export class Limiter {
   readonly #options: LimiterOptions
   #inFlight = 0
+  /** Refusals answered without the store until it would allow again (refusal-cache.ts). */
+  readonly #refusals = new RefusalCache()
 
   constructor (options: LimiterOptions) {
     this.#options = options
@@ -109,9 +112,12 @@ export class Limiter {
     const request = { subject, windows: limits.windows, cost, dryRun }
     const { events, shadow, maxChecksInFlight } = this.#options
     const { policyHeader } = limits
+    const started = performance.now()
+    // Shadow refuses nothing, so it has no refusal to remember.
+    const remembered = shadow ? undefined : this.#refusals.get(limits, subject, cost, started)
+    if (remembered !== undefined) return remembered
     if (this.#inFlight >= maxChecksInFlight) return shadow ? { outcome: 'overloaded', policyHeader } : { outcome: 'overloaded', refusal: 'overloaded', policyHeader }
     this.#inFlight++
-    const started = performance.now()
     let result: LimitResult
     try {
       result = await this.#options.store.check(request)
@@ -129,7 +135,9 @@ export class Limiter {
       this.#inFlight--
       events?.onCheck?.((performance.now() - started) / 1000)
     }
-    return this.#verdict(limits, result, result.allowed ? 'allowed' : 'limited')
+    const decision = this.#verdict(limits, result, result.allowed ? 'allowed' : 'limited')
+    if (decision.refusal === 'rate_limited') this.#refusals.remember(limits, subject, cost, decision, started)
+    return decision
   }
 
   /**
