@@ -8,7 +8,7 @@ import type { PlanLimits } from './policy'
  * It can only refuse, never admit, and it refuses no longer than the store would:
  * - A refusal's reset (store-redis.lua.ts) is the wait until the refusing windows allow
  *   that cost again. Counts only fall with time, and spending only raises them, so until
- *   then the store refuses the same cost, and any larger one, for the same windows.
+ *   then the store refuses the same cost for the same windows.
  * - The wait is counted from when the check was sent, not when its answer came: the
  *   store measured it later than that (Redis `TIME`), so the entry ends no later than
  *   the store's own window.
@@ -24,7 +24,10 @@ interface Entry {
   /** `performance.now()` when the refused check was sent, and when the store may allow again. */
   readonly sentAt: number
   readonly until: number
-  /** The smallest cost refused: a smaller one may fit, and is asked of the store. */
+  /**
+   * The cost refused. Only that cost is answered from here: a smaller one may fit, and a
+   * larger one may be refused by another window, with a longer wait to tell.
+   */
   readonly cost: number
   readonly decision: Decision
 }
@@ -44,7 +47,7 @@ export class RefusalCache {
       this.#entries.delete(subject)
       return undefined
     }
-    if (entry.limits !== limits || cost < entry.cost) return undefined
+    if (entry.limits !== limits || cost !== entry.cost) return undefined
     return counted(entry, now)
   }
 

@@ -5,8 +5,7 @@ import type { RequestFacts } from '../observe'
 
 /**
  * What tollgate knows about one request, pinned to the runtime (config snapshot) in
- * force when it arrived. Its string form is the rate-limit key the
- * @fastify/rate-limit plugin hands to our store: the subject, never a raw API key.
+ * force when it arrived.
  */
 export class RequestContext {
   readonly runtime: Runtime
@@ -40,10 +39,6 @@ export class RequestContext {
     }
     if (this.identity === undefined || this.decision === undefined) return { route }
     return { route, decision: { client: this.identity.client, plan: this.identity.plan, label: this.decision.outcome } }
-  }
-
-  toString (): string {
-    return this.identity?.subject ?? ''
   }
 }
 

@@ -1,5 +1,4 @@
-import rateLimit from '@fastify/rate-limit'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
 import { admit } from './admission'
@@ -8,39 +7,16 @@ import { refusalError } from './refusal'
 import { upgradeRefusal } from './upgrade'
 
 /**
- * Identity and limits on the proxy instance, in this order on every request:
- * 1. our `onRequest` hook pins the runtime and admits the request (admission.ts:
- *    normalised path, route rule, identity; 400/401 here, before anything is spent);
- * 2. @fastify/rate-limit's own `onRequest` hook asks `DecisionStore`, which runs the
- *    whole multi-window check in one store call and keeps the full decision on the
- *    request context; the plugin's refusal path then throws our 429.
- * The plugin only sees one window and no cost, so it is told `max: 1` and a refused
- * decision is reported as `current: 2`; the real numbers go out in our headers.
+ * Identity and limits on the proxy instance: one `onRequest` hook decides each request,
+ * top to bottom, before its body is read:
+ * 1. pin the runtime (config snapshot) in force;
+ * 2. admit (admission.ts): normalised path, route rule, method overrides, identity;
+ *    400/401 here, before anything is spent;
+ * 3. decide: the limiter's one multi-window check (a remembered refusal, or one store
+ *    call), kept on the request context for the headers, the metrics and the log;
+ * 4. refuse (429, 503) through the error handler, or let the route forward.
  */
-
-/** The store contract of @fastify/rate-limit, fed by our limiter. */
-class DecisionStore {
-  incr (key: unknown, callback: (error: Error | null, result?: { current: number, ttl: number }) => void): void {
-    const context = key as RequestContext
-    const { identity, limits, runtime, rule } = context
-    if (identity === undefined || limits === undefined) {
-      callback(null, { current: 0, ttl: 0 })
-      return
-    }
-    runtime.limiter.decide(identity.subject, limits, rule?.cost ?? 1).then((decision) => {
-      context.decision = decision
-      callback(null, { current: decision.refusal === undefined ? 0 : 2, ttl: (decision.binding?.resetSeconds ?? 0) * 1000 })
-    }, callback)
-  }
-
-  child (): this {
-    return this
-  }
-}
-
-const NO_HEADERS = { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false, 'retry-after': false }
-
-export async function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): Promise<void> {
+export function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): void {
   proxy.decorateRequest('tollgate', null)
 
   proxy.addHook('onRequest', (request, reply, done) => {
@@ -65,22 +41,14 @@ export async function registerEnforcement (proxy: FastifyInstance, currentRuntim
       identify: () => runtime.identify(request.raw)
     })
     request.tollgate = context
-    done(refusal)
-  })
-
-  // Must be registered, and awaited, before the catch-all route: the plugin adds its
-  // hook to each route from `onRoute`.
-  await proxy.register(rateLimit, {
-    global: true,
-    hook: 'onRequest',
-    max: 1,
-    timeWindow: 1000,
-    store: DecisionStore as never, // the plugin's type wants its own store class shape
-    keyGenerator: (request: FastifyRequest) => request.tollgate as unknown as string,
-    allowList: (request: FastifyRequest) => request.tollgate?.limits === undefined,
-    skipOnError: false,
-    addHeaders: NO_HEADERS,
-    addHeadersOnExceeding: NO_HEADERS,
-    errorResponseBuilder: (request: FastifyRequest) => refusalError(request.tollgate?.decision)
+    const { identity, limits } = context
+    if (refusal !== undefined || identity === undefined || limits === undefined) {
+      done(refusal)
+      return
+    }
+    runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1).then((decision) => {
+      context.decision = decision
+      done(decision.refusal === undefined ? undefined : refusalError(decision))
+    }, done)
   })
 }

@@ -1,15 +1,16 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { TollgateError } from '../errors'
 import { credentialHeaders, type Identity } from '../limits'
+import { ReplyWriter } from './reply-writer'
 import { UpgradeClient, type UpgradeAnswer } from './upgrade-client'
 
 /**
  * Forwarding through one undici keep-alive `Pool`, streaming both ways: the request
- * body is the client's socket stream, the response body is undici's stream handed to
- * `reply.send`. Chosen over @fastify/reply-from by measurement (bench/RESULTS.md):
+ * body is the client's socket stream, the response is written into the client's as it
+ * arrives (reply-writer.ts). Chosen over @fastify/reply-from by measurement (bench/RESULTS.md):
  * the bare Pool cost 11–22 µs less CPU per request in the quiet runs, never more.
  */
 
@@ -62,6 +63,9 @@ function hasBody (headers: IncomingHttpHeaders): boolean {
  * a path that no rule was matched on.
  */
 const OURS = new Set(['x-tollgate-client', 'x-tollgate-plan', 'x-original-url', 'x-rewrite-url'])
+
+/** The client's response headers, made from the app's status and end-to-end headers. */
+export type ResponseHead = (statusCode: number, headers: Record<string, string | string[]>) => OutgoingHttpHeaders
 
 export interface UpstreamResponse {
   readonly statusCode: number
@@ -139,22 +143,30 @@ export class Forwarder {
     })
   }
 
-  /** Sends the request on; resolves once the app's response headers arrive. */
-  async forward (request: FastifyRequest, identity: Identity | undefined, trustForwarded: boolean, signal?: AbortSignal): Promise<UpstreamResponse> {
+  /**
+   * Sends the request on and writes the app's response straight into the client's
+   * (reply-writer.ts); resolves once its head is written, the Fastify reply hijacked.
+   * Rejects with a TollgateError (502, 504) when the app gave no response: the reply is
+   * then still the caller's to answer. `head` makes the client's headers from the app's
+   * end-to-end ones.
+   */
+  async send (request: FastifyRequest, reply: FastifyReply, identity: Identity | undefined, trustForwarded: boolean, head: ResponseHead): Promise<void> {
     const incoming = request.raw.headers
     const headers = upstreamHeaders(request, identity, trustForwarded)
     const target = upstreamTarget(request)
     const started = performance.now()
+    const writer = new ReplyWriter(reply.raw, (statusCode, upstream) => {
+      this.#onResponse(statusClass(statusCode), (performance.now() - started) / 1000)
+      return head(statusCode, endToEnd(upstream))
+    }, () => { reply.hijack() })
+    this.#pool.dispatch({
+      method: request.method,
+      path: this.#basePath + target,
+      headers,
+      body: hasBody(incoming) ? request.raw : null
+    }, writer)
     try {
-      const response = await this.#pool.request({
-        method: request.method as 'GET',
-        path: this.#basePath + target,
-        headers,
-        body: hasBody(incoming) ? request.raw : null,
-        signal
-      })
-      this.#onResponse(statusClass(response.statusCode), (performance.now() - started) / 1000)
-      return { statusCode: response.statusCode, headers: endToEnd(response.headers), body: response.body }
+      await writer.started
     } catch (error) {
       this.#onResponse('error', (performance.now() - started) / 1000)
       const code = (error as { code?: string }).code ?? ''

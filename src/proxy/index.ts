@@ -5,7 +5,7 @@ import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '.
 import { RequestContext } from './context'
 import { registerEnforcement } from './enforce'
 import type { Forwarder, UpstreamResponse } from './forward'
-import { setRateLimitHeaders } from './headers'
+import { responseHead, setRateLimitHeaders } from './headers'
 import { acceptEveryMethod } from './methods'
 import { HTTP_SERVER_OPTIONS, reportDroppedConnections } from './listener'
 import { clientErrorHandler, refuseTunnels } from './protocol'
@@ -94,7 +94,8 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   })
 
   // A client on a keep-alive connection must learn we are leaving, or the drain waits
-  // for its socket until the keep-alive timeout.
+  // for its socket until the keep-alive timeout (a forwarded response is written past
+  // Fastify: responseHead says it there).
   // An upgrade request that is answered without switching ends its connection too.
   proxy.addHook('onSend', (request, reply, payload, done) => {
     if (deps.draining() || isUpgrade(request.raw)) reply.header('connection', 'close')
@@ -102,13 +103,11 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
   })
   acceptUpgrades(proxy)
 
-  await registerEnforcement(proxy, deps.currentRuntime)
+  registerEnforcement(proxy, deps.currentRuntime)
 
   const { forwarder } = deps
   proxy.all('*', async (request, reply) => {
     const context = request.tollgate
-    // A client that leaves before the app answers must not keep the app working for no
-    // one, nor hold the upstream pool open through a shutdown.
     const trustForwarded = context !== null && context.runtime.trustsPeer(request.raw)
     if (isUpgrade(request.raw)) {
       const answer = await forwarder.upgrade(request, context?.identity, trustForwarded)
@@ -121,9 +120,9 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
       observer.requestCompleted(null, request, reply)
       return reply
     }
-    const gone = new AbortController()
-    reply.raw.once('close', () => { if (!reply.raw.writableFinished) gone.abort() })
-    return relay(await forwarder.forward(request, context?.identity, trustForwarded, gone.signal), request, reply)
+    await forwarder.send(request, reply, context?.identity, trustForwarded, (_statusCode, headers) =>
+      responseHead(headers, context?.decision, deps.draining()))
+    return reply
   })
 
   return proxy
