@@ -42,6 +42,8 @@ const WINDOWS = 3
 const LEAD_MS = 50
 const TAIL_MS = 100
 
+const START_TIMEOUT_MS = 180_000
+
 export const apiKey = (row: number, key: number): string => `accuracy-${row}-${key}`
 
 /**
@@ -68,7 +70,8 @@ ${keys.join('\n')}
 export async function startFleet (t: Test, redis: string, timePort: number, rows: readonly Row[], count: number): Promise<Fleet> {
   const upstream = await startUpstream(t, { handle: (_req, res) => { res.writeHead(204).end(); return true } })
   const configYaml = fleetConfig(upstream.url, redis, rows)
-  const tollgates = await Promise.all(Array.from({ length: count }, async () => await startTollgate(t, { configYaml })))
+  // Up to 8 children compiling at once on 2 loaded cores took over a minute to listen.
+  const tollgates = await Promise.all(Array.from({ length: count }, async () => await startTollgate(t, { configYaml, readyTimeoutMs: START_TIMEOUT_MS })))
   return { tollgates, upstream, offset: await redisClockOffset(t, timePort) }
 }
 
