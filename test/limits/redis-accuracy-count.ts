@@ -36,9 +36,10 @@ export interface Span { readonly max: number, readonly perMs: number, readonly a
  */
 function boundOf (span: Span, admissions: readonly Interval[]): number {
   if (span.algorithm === 'gcra') {
-    const first = Math.min(...admissions.map((a) => a.from))
-    const last = Math.max(...admissions.map((a) => a.to))
-    return admissions.length === 0 ? 0 : span.max + Math.floor(span.max * (last - first) / span.perMs)
+    if (admissions.length === 0) return 0
+    const first = admissions.reduce((earliest, a) => Math.min(earliest, a.from), Infinity)
+    const last = admissions.reduce((latest, a) => Math.max(latest, a.to), -Infinity)
+    return span.max + Math.floor(span.max * (last - first) / span.perMs)
   }
   return span.max * (Math.floor(span.end / span.perMs) - Math.floor(span.start / span.perMs) + 1)
 }
