@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
-import { join, resolve } from 'node:path'
+import { REPO_ROOT } from '../test/helpers/child'
+import { sleep } from '../test/helpers/metrics'
 import { killAndWait, reapOnExit } from '../test/helpers/reap'
 
 /**
@@ -12,8 +13,9 @@ import { killAndWait, reapOnExit } from '../test/helpers/reap'
  * bench's redis-server exactly as it starts the tests'.
  */
 
-export const REPO_ROOT = resolve(__dirname, '..')
-export const RUN_TS = join(REPO_ROOT, 'test', 'helpers', 'run-ts.js')
+// The repository root, the TypeScript runner and sleep are the tests' own: one definition each.
+export { REPO_ROOT, RUN_TS } from '../test/helpers/child'
+export { sleep } from '../test/helpers/metrics'
 
 export interface Child {
   readonly name: string
@@ -149,8 +151,4 @@ export function safeRead (file: string): string {
   } catch {
     return ''
   }
-}
-
-export async function sleep (ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms))
 }

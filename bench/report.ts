@@ -78,6 +78,8 @@ export function markdownTable ({ header, body }: Table): string {
   return [line(header), `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`, ...body.map(line)].join('\n')
 }
 
+const verdict = (ok: boolean): string => ok ? 'met' : 'not met'
+
 /** One line per target this run can judge, each saying met or not. */
 export function reading (ms: readonly Measurement[]): string[] {
   const by = (id: string): Measurement | undefined => ms.find((m) => m.row.id === id)
@@ -91,7 +93,6 @@ export function reading (ms: readonly Measurement[]): string[] {
     out.push(`- **A noisy run:** other processes took up to ${fmt(busiest * 100, 0)}% of the machine's CPU during a row, so every figure is worse than on a quiet machine; ` +
       'the ratios between rows of the same run still compare, the verdicts below are those of this run only.')
   }
-  const verdict = (ok: boolean): string => ok ? 'met' : 'not met'
   if (peer?.cpuPerRequest !== undefined && allowed?.cpuPerRequest !== undefined) {
     const cpu = allowed.cpuPerRequest / peer.cpuPerRequest
     const p99 = allowed.p99 / peer.p99
@@ -108,6 +109,15 @@ export function reading (ms: readonly Measurement[]): string[] {
     out.push(`- **Refused (429):** ${fmt(refused.cpuPerRequest, 1)} µs CPU/req, ${fmt(ratio, 2)}× an allowed one (target ≤ 0.25×: ${verdict(ratio <= 0.25)}); ` +
       `Redis spent ${fmt(refused.redisPerRequest, 1)} µs per refusal (0 once refusals are answered locally).`)
   }
+  out.push(...decisionReadings(by), ...gatewayReadings(by))
+  return out
+}
+
+type Find = (id: string) => Measurement | undefined
+
+/** The decision API and the gRPC service, each against what it is compared with. */
+function decisionReadings (by: Find): string[] {
+  const out: string[] = []
   const decision = by('decision')
   const peerDecision = by('peer-decision')
   if (decision?.cpuPerRequest !== undefined && peerDecision?.cpuPerRequest !== undefined) {
@@ -126,6 +136,14 @@ export function reading (ms: readonly Measurement[]): string[] {
       `; ${fmt(grpc.reqPerSec, 0)} calls/s against ` +
       httpDecisions.map((d) => `${fmt(d.m.reqPerSec, 0)} req/s (${fmt(grpc.reqPerSec / d.m.reqPerSec, 2)}×)`).join(' and ') + '.')
   }
+  return out
+}
+
+/** nginx, the fixed-rate rows and memory. */
+function gatewayReadings (by: Find): string[] {
+  const out: string[] = []
+  const allowed = by('allowed')
+  const memory = by('allowed-memory')
   const nginxAuth = by('nginx-auth')
   const nginx = by('nginx')
   if (nginxAuth !== undefined && nginx !== undefined) {

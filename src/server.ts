@@ -1,14 +1,12 @@
 import type { DestinationStream } from 'pino'
 import { buildApp, type App } from './app'
-import {
-  configuredClients, durationMs, LiveConfig, recordConfigInForce, reportReload, watchConfig,
-  type Config, type ReloadResult
-} from './config'
+import { watchConfig, type Config, type ReloadResult } from './config'
 import type { GrpcServer } from './grpc'
-import { Draining, Shutdown, Signals } from './lifecycle'
-import { LimitState, REDIS_START_WAIT_MS } from './limits'
+import { Draining, Signals } from './lifecycle'
+import { REDIS_START_WAIT_MS } from './limits'
 import * as observe from './observe'
-import { applyServerSettings, Forwarder, probeUpstream, type ProbeResult } from './proxy'
+import { applyServerSettings } from './proxy'
+import { healthOf, openLive, openUpstream, shutdownOf, type Live } from './server-parts'
 
 export interface StartOptions {
   /** The file the config came from: watched, and re-read on every reload. */
@@ -58,74 +56,6 @@ function once (fn: () => Promise<void>): () => Promise<void> {
   return async () => { await (running ??= fn()) }
 }
 
-type Live = LiveConfig<LimitState>
-
-/**
- * The config in force and its limiter state, built by the one `LimitState.build`; after
- * a reload the new state retires the old one's stores and the config metrics follow.
- */
-async function openLive (options: StartOptions, log: observe.Logger, metrics: observe.Metrics): Promise<Live> {
-  const { config, hash } = options.loaded
-  const deps = { log, events: observe.storeMetrics(metrics) }
-  const live: Live = new LiveConfig({ config, hash, loadedAt: new Date(), state: await LimitState.build(config, deps) }, {
-    path: options.configPath,
-    env: options.env,
-    build: async (next, previous) => await LimitState.build(next, deps, previous),
-    onReload: (result, trigger, current, previous) => {
-      if (result.result === 'success') {
-        current.state.retire(previous.state)
-        observe.zeroDecisions(metrics, configuredClients(current.config))
-      }
-      reportReload({ log, metrics }, result, trigger, current, previous)
-    }
-  })
-  recordConfigInForce(metrics, live.current)
-  observe.zeroDecisions(metrics, configuredClients(config))
-  return live
-}
-
-/**
- * The upstream pool and its probe loop, on the first config's `upstream` (a change
- * needs a restart); the probe reads `upstream_health` live. Both absent without one.
- */
-function openUpstream (live: Live, metrics: observe.Metrics): { forwarder?: Forwarder, probe?: () => Promise<ProbeResult>, loop?: observe.UpstreamProbe } {
-  const { upstream } = live.config
-  if (upstream === undefined) return {}
-  const forwarder = new Forwarder({
-    url: upstream.url,
-    timeoutMs: durationMs(upstream.timeout),
-    onResponse: (statusClass, seconds) => {
-      metrics.upstreamRequests.inc({ status_class: statusClass })
-      metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
-    }
-  })
-  const probe = async (): Promise<ProbeResult> => {
-    const { path, timeout } = live.config.upstream_health
-    return await probeUpstream(upstream.url, path, durationMs(timeout))
-  }
-  const loop = new observe.UpstreamProbe({
-    probe,
-    intervalMs: () => durationMs(live.config.upstream_health.interval),
-    onResult: (up) => { metrics.upstreamUp.set(up ? 1 : 0) }
-  })
-  return { forwarder, probe, loop }
-}
-
-/** `/health/*`: every component, each reading the live state when asked. */
-function healthOf (live: Live, probe: (() => Promise<ProbeResult>) | undefined, redisRequired: () => boolean, draining: Draining, memoryUsage: () => NodeJS.MemoryUsage): observe.Health {
-  const components = [
-    observe.redisComponent(() => live.state.redisHealth, redisRequired),
-    observe.upstreamComponent(probe),
-    observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
-    observe.eventLoopComponent(),
-    observe.memoryComponent(memoryUsage),
-    observe.shutdownComponent(() => draining.on)
-  ]
-  // Each check is cut at 1 s whatever its own timeout: probes (kubelet's default
-  // timeoutSeconds is 1) must get an answer, and a check that slow is a failure anyway.
-  return new observe.Health({ components: () => components })
-}
-
 /**
  * Opens the ports in the order of the contract. The admin port first: while Redis is
  * awaited, /health/live passes (a kubelet must not kill a pod that is only waiting)
@@ -145,6 +75,18 @@ async function listen (app: App, grpc: GrpcServer | undefined, live: Live, log: 
   const decisionUrl = app.decision === undefined || listen.decision === undefined ? undefined : await app.decision.listen(splitHostPort(listen.decision))
   const grpcAddress = grpc === undefined || listen.grpc === undefined ? undefined : await grpc.listen(listen.grpc)
   return { proxyUrl, adminUrl, decisionUrl, grpcAddress }
+}
+
+/** The `tollgate listening` line: every URL, the upstream and the config's hash. */
+function logListening (log: observe.Logger, urls: Omit<Tollgate, 'stop'>, loaded: StartOptions['loaded']): void {
+  log.info({
+    proxy: urls.proxyUrl,
+    admin: urls.adminUrl,
+    decision: urls.decisionUrl,
+    grpc: urls.grpcAddress,
+    upstream: loaded.config.upstream?.url ?? 'none: the proxy listener serves the decision API',
+    config: loaded.hash
+  }, 'tollgate listening')
 }
 
 /**
@@ -204,23 +146,7 @@ export async function start (options: StartOptions): Promise<Started> {
     // Last, so /metrics and /health/* answer to the end.
     await app.admin.close()
   })
-  const shutdown = new Shutdown({
-    log,
-    draining,
-    proxy: app.proxy,
-    admin: app.admin,
-    decision: app.decision,
-    grpc,
-    interactive: options.interactive,
-    timing: () => ({
-      drainDelayMs: durationMs(live.config.shutdown.drain_delay),
-      graceMs: durationMs(live.config.shutdown.grace)
-    }),
-    answered: async () => (await metrics.httpRequests.get()).values
-      .filter((v) => v.labels.listener === 'proxy' || v.labels.listener === 'decision')
-      .reduce((sum, v) => sum + v.value, 0),
-    release: stop
-  })
+  const shutdown = shutdownOf({ log, metrics, live, app, grpc, draining, interactive: options.interactive, stop })
   signals.install(shutdown)
 
   let urls: Omit<Tollgate, 'stop'> | undefined
@@ -233,13 +159,6 @@ export async function start (options: StartOptions): Promise<Started> {
     return { status: 'failed' }
   }
   if (urls === undefined) return { status: 'draining' }
-  log.info({
-    proxy: urls.proxyUrl,
-    admin: urls.adminUrl,
-    decision: urls.decisionUrl,
-    grpc: urls.grpcAddress,
-    upstream: config.upstream?.url ?? 'none: the proxy listener serves the decision API',
-    config: options.loaded.hash
-  }, 'tollgate listening')
+  logListening(log, urls, options.loaded)
   return { status: 'listening', tollgate: { ...urls, stop } }
 }

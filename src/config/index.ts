@@ -1,6 +1,9 @@
 export { ConfigSchema, KEY_PATTERN, type Config, type WindowConfig } from './schema'
 export { durationMs, MAX_AMOUNT } from './bounds'
-export { ALGORITHMS, ANONYMOUS, NO_PLAN, REDIS_ERROR_MODES, UNKNOWN_CLIENT, type Algorithm, type RedisErrorMode } from './vocabulary'
+export {
+  ALGORITHMS, ANONYMOUS, APPLIED_RELOAD_RESULTS, NO_PLAN, REDIS_ERROR_MODES, RELOAD_RESULTS, UNKNOWN_CLIENT,
+  type Algorithm, type AppliedReloadResult, type RedisErrorMode, type ReloadOutcome
+} from './vocabulary'
 export { parseConfig, loadConfigFile, type LoadResult } from './load'
 export { LiveConfig, type Snapshot, type ReloadResult, type LastReload } from './live'
 export { diffConfig, isEmptyChange, RESTART_ONLY, type ConfigChanges } from './diff'

@@ -2,6 +2,7 @@ import { diffConfig, RESTART_ONLY, type ConfigChanges } from './diff'
 import { parseConfig, textHash } from './load'
 import { readConfigText } from './read'
 import type { Config } from './schema'
+import type { ReloadOutcome } from './vocabulary'
 
 /** One config in force and everything built from it, swapped whole on reload. */
 export interface Snapshot<T> {
@@ -12,17 +13,18 @@ export interface Snapshot<T> {
   readonly state: T
 }
 
+/** One member per `RELOAD_RESULTS` word: a word the vocabulary lost would leave `never` here. */
 export type ReloadResult =
   | {
-    readonly result: 'success'
+    readonly result: Extract<ReloadOutcome, 'success'>
     readonly hash: string
     readonly changes: ConfigChanges
     readonly restartNeeded: readonly string[]
     /** What `check-config` and the start warn about (a key in clear text), for the new file. */
     readonly warnings: readonly string[]
   }
-  | { readonly result: 'unchanged', readonly hash: string }
-  | { readonly result: 'failure', readonly errors: readonly string[] }
+  | { readonly result: Extract<ReloadOutcome, 'unchanged'>, readonly hash: string }
+  | { readonly result: Extract<ReloadOutcome, 'failure'>, readonly errors: readonly string[] }
 
 export interface LastReload {
   readonly ok: boolean

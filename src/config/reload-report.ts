@@ -2,14 +2,14 @@ import type { Logger } from 'pino'
 import { isEmptyChange } from './diff'
 import type { ReloadResult, Snapshot } from './live'
 import type { Config } from './schema'
-import { ANONYMOUS } from './vocabulary'
+import { ANONYMOUS, type AppliedReloadResult } from './vocabulary'
 
 /**
  * The config metrics a reload moves. observe/metrics.ts defines them; this is all the
  * report needs of them, so config/ imports nothing else of tollgate's.
  */
 export interface ReloadMetrics {
-  readonly configReloads: { inc: (labels: { result: 'success' | 'failure' }) => void }
+  readonly configReloads: { inc: (labels: { result: AppliedReloadResult }) => void }
   readonly configLastReloadSuccessful: { set: (value: number) => void }
   readonly configLastReloadSuccessTimestamp: { set: (value: number) => void }
   readonly configInfo: { reset: () => void, set: (labels: { hash: string }, value: number) => void }

@@ -18,3 +18,10 @@ export const ANONYMOUS = 'anonymous'
 export const UNKNOWN_CLIENT = 'unknown'
 /** The `plan` of a request refused before it had one (`unauthenticated`). */
 export const NO_PLAN = 'none'
+
+/** What one reload attempt came to: `result` in `POST /-/reload`'s body and in `ReloadResult`. */
+export const RELOAD_RESULTS = ['success', 'unchanged', 'failure'] as const
+export type ReloadOutcome = typeof RELOAD_RESULTS[number]
+/** The results `tollgate_config_reloads_total` counts, and `/health/full` reports as the last reload: a file that did not change was not applied. */
+export type AppliedReloadResult = Exclude<ReloadOutcome, 'unchanged'>
+export const APPLIED_RELOAD_RESULTS = RELOAD_RESULTS.filter((r): r is AppliedReloadResult => r !== 'unchanged')

@@ -141,18 +141,22 @@ function refusedBody (decision: Decision | undefined): Buffer {
   return Buffer.from(JSON.stringify(body))
 }
 
-export async function shouldRateLimit (runtime: Runtime, request: RateLimitRequest): Promise<RlsAnswer> {
-  assertBounds(request)
-  const { config } = runtime
-  const rls = rlsOf(config)
-  const rules = rls.domains.get(request.domain) ?? []
+interface Resolved {
+  readonly groups: Group[]
+  readonly resolutions: Resolution[]
+  readonly decisions: DecisionRecord[]
+}
 
-  // 1. Match: a descriptor no rule matches is OK, as in envoyproxy/ratelimit.
+/**
+ * Steps 1 and 2: match each descriptor to its domain's first fitting rule (none: OK, as
+ * in envoyproxy/ratelimit), then resolve whose budget it spends; identical ones share one group.
+ */
+function resolve (config: Config, rls: CompiledRls, request: RateLimitRequest): Resolved {
+  const rules = rls.domains.get(request.domain) ?? []
   const matched = request.descriptors.map((d) => rules.find((rule) => matches(rule, d.entries)))
   const replaced = new Set<string>()
   for (const rule of matched) for (const name of rule?.replaces ?? []) if (name !== rule?.name) replaced.add(name)
 
-  // 2. Resolve whose budget each descriptor spends; identical ones share one group.
   const groups: Group[] = []
   const byKey = new Map<string, number>()
   const decisions: DecisionRecord[] = []
@@ -177,9 +181,8 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
       }
     }
     const plan = rule.plan ?? owner?.plan
-    const at = `descriptors[${i}]`
     const limits = rls.allowOverrides && descriptor.limit !== null
-      ? overrideLimits(config, rule, descriptor.limit, at)
+      ? overrideLimits(config, rule, descriptor.limit, `descriptors[${i}]`)
       : plan === undefined ? undefined : rule.limits(plan)
     // Validation makes every rule name a plan or hold a key; a key's plan always exists.
     if (limits === undefined) return { kind: 'free' }
@@ -187,17 +190,17 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
     const key = `${subject}\n${limits.windows.map((w) => w.scope).join('\n')}`
     let index = byKey.get(key)
     if (index === undefined) {
-      index = groups.push({
-        subject,
-        limits,
-        advisory: rule.shadow,
-        client: owner?.client ?? ANONYMOUS,
-        headers: rule.headers
-      }) - 1
+      index = groups.push({ subject, limits, advisory: rule.shadow, client: owner?.client ?? ANONYMOUS, headers: rule.headers }) - 1
       byKey.set(key, index)
     }
     return { kind: 'group', index }
   })
+  return { groups, resolutions, decisions }
+}
+
+export async function shouldRateLimit (runtime: Runtime, request: RateLimitRequest): Promise<RlsAnswer> {
+  assertBounds(request)
+  const { groups, resolutions, decisions } = resolve(runtime.config, rlsOf(runtime.config), request)
 
   // 3. Decide. A refused key refuses the call: nothing is spent, nothing else is asked.
   const unauthenticated = resolutions.some((r) => r.kind === 'unauthenticated')

@@ -1,4 +1,4 @@
-import { MAX_AMOUNT } from '../config'
+import { ALGORITHMS, MAX_AMOUNT } from '../config'
 import { InvalidLimitRequestError } from './store-errors'
 import type { GroupsRequest, LimitRequest } from './types'
 
@@ -32,7 +32,8 @@ export function assertLimitRequest (request: LimitRequest): void {
     if (!Number.isSafeInteger(w.perMs) || w.perMs < 1 || !Number.isSafeInteger(w.perMs * 1000)) {
       throw new InvalidLimitRequestError(`${w.scope}: perMs must be a positive integer, got ${w.perMs}`)
     }
-    if (w.algorithm !== 'gcra' && w.algorithm !== 'fixed' && w.algorithm !== 'sliding') {
+    // A caller's untyped object can carry any string here: the list, not the type, decides.
+    if (!(ALGORITHMS as readonly unknown[]).includes(w.algorithm)) {
       throw new InvalidLimitRequestError(`${w.scope}: unknown algorithm ${String(w.algorithm)}`)
     }
     // Two windows sharing one state would each read it before either spends.

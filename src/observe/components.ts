@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapStatistics } from 'node:v8'
+import type { AppliedReloadResult } from '../config'
 import type { Component, Observation } from './health'
 
 /**
@@ -61,10 +62,11 @@ export function configComponent (state: () => ConfigState): Component {
     required: () => true,
     async check (): Promise<Observation> {
       const { hash, loadedAt, lastReload } = state()
+      const last: AppliedReloadResult | 'none' = lastReload === undefined ? 'none' : (lastReload.ok ? 'success' : 'failure')
       const observedValue = {
         hash,
         loadedAt: loadedAt.toISOString(),
-        lastReload: lastReload === undefined ? 'none' : (lastReload.ok ? 'success' : 'failure'),
+        lastReload: last,
         ...(lastReload?.errors === undefined ? {} : { errors: lastReload.errors })
       }
       if (lastReload?.ok === false) {

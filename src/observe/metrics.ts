@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
-import { NO_PLAN, UNKNOWN_CLIENT } from '../config'
+import { APPLIED_RELOAD_RESULTS, NO_PLAN, UNKNOWN_CLIENT } from '../config'
 import { OUTCOMES, STORE_ERROR_KINDS, type CircuitState, type StoreErrorKind } from '../limits'
 
 /**
@@ -52,7 +52,7 @@ export function createMetrics (build: { version: string }) {
     }),
     decisions: new Counter({
       name: 'tollgate_ratelimit_decisions_total',
-      help: 'Rate-limit decisions by client, plan and decision (allowed|limited|would_limit|unauthenticated|degraded|overloaded).',
+      help: `Rate-limit decisions by client, plan and decision (${DECISIONS.join('|')}).`,
       labelNames: ['client', 'plan', 'decision'] as const,
       registers
     }),
@@ -87,7 +87,7 @@ export function createMetrics (build: { version: string }) {
     }),
     redisErrors: new Counter({
       name: 'tollgate_redis_errors_total',
-      help: 'Failed rate-limit checks against Redis by kind (connection|timeout|circuit_open|other).',
+      help: `Failed rate-limit checks against Redis by kind (${STORE_ERROR_KINDS.join('|')}).`,
       labelNames: ['kind'] as const,
       registers
     }),
@@ -98,7 +98,7 @@ export function createMetrics (build: { version: string }) {
     }),
     configReloads: new Counter({
       name: 'tollgate_config_reloads_total',
-      help: 'Config reload attempts by result (success|failure).',
+      help: `Config reload attempts by result (${APPLIED_RELOAD_RESULTS.join('|')}).`,
       labelNames: ['result'] as const,
       registers
     }),
@@ -127,7 +127,7 @@ export function createMetrics (build: { version: string }) {
   }
 
   metrics.buildInfo.set({ version: build.version, node_version: process.version }, 1)
-  for (const result of ['success', 'failure']) metrics.configReloads.inc({ result }, 0)
+  for (const result of APPLIED_RELOAD_RESULTS) metrics.configReloads.inc({ result }, 0)
   for (const statusClass of STATUS_CLASSES) metrics.upstreamRequests.inc({ status_class: statusClass }, 0)
   for (const kind of STORE_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
   return metrics

@@ -10,7 +10,8 @@ import { killAndWait, reapOnExit } from './reap'
 export const REPO_ROOT = resolve(__dirname, '..', '..')
 /** The real CLI, run from source. */
 export const CLI_ENTRY = join(REPO_ROOT, 'src', 'cli.ts')
-const RUN_TS = join(__dirname, 'run-ts.js')
+/** Runs a TypeScript entry point as a child's main module (see run-ts.js); the bench starts its helpers with it too. */
+export const RUN_TS = join(__dirname, 'run-ts.js')
 /**
  * Puts a pseudo-terminal on fd 0 and execs the command: the same pid (signals reach
  * it), stdout and stderr still our pipes. Node has no pty API; the master end stays

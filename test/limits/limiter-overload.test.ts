@@ -8,7 +8,7 @@ import type { LimitResult, LimitStore } from '../../src/limits/types'
 
 // The bound on checks in flight, on a store whose answers the test releases by hand:
 // what is shed, what is not, and that shedding never lets a request through unchecked.
-// (End to end, with a real burst against a real Redis: burst.test.ts.)
+// (End to end, with a real burst against a real Redis: deadline-burst.test.ts.)
 
 const limits: PlanLimits = {
   plan: 'free',

@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process'
 import { symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { loadConfigFile } from '../../src/config'
-import { runCli } from '../helpers/child'
-import { aliasBomb, nested, oversized } from './hostile-files'
+import { loadConfigFile } from '../src/config'
+import { runCli } from './helpers/child'
+import { aliasBomb, nested, oversized } from './config/hostile-files'
 
 // Issue 9, finding 4, at check-config: every file the parser or the loader once threw on
 // (or read wrongly) is exit 1 with one line that names the file, never a stack trace.
