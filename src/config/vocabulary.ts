@@ -18,3 +18,6 @@ export const ANONYMOUS = 'anonymous'
 export const UNKNOWN_CLIENT = 'unknown'
 /** The `plan` of a request refused before it had one (`unauthenticated`). */
 export const NO_PLAN = 'none'
+
+/** A name (plan, key, admin token) that is safe in logs, metric labels and Redis keys. */
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
