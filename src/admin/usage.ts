@@ -52,14 +52,17 @@ export function clientPlan (config: Config, client: string): string {
 /**
  * A client's usage by a dry run of cost 0 over all its windows at once: the stores
  * evaluate it exactly as a request, write nothing, and every window allows, so each
- * reports what is left now. 503 when the store cannot answer: a guess is no usage.
+ * reports what is left now (a window already past its max reports 0 left and the time
+ * until it is back under it). 503 when the store cannot answer: a guess is no usage.
  */
 export async function clientUsage (runtime: Runtime, client: string): Promise<ClientUsage> {
   const plan = clientPlan(runtime.config, client)
   const limits = allWindows(runtime, client, plan)
   if (limits === undefined) throw new TollgateError('internal_error')
   const decision = await runtime.limiter.decide(client, limits, 0, true)
-  if (decision.outcome === 'degraded' || decision.refusal !== undefined || decision.windows === undefined) {
+  // `rate_limited` is an answer: a window spent past its max (a lowered limit, an expired
+  // override) refuses even a cost of 0. Anything else means the store could not say.
+  if (decision.outcome === 'degraded' || (decision.refusal !== undefined && decision.refusal !== 'rate_limited') || decision.windows === undefined) {
     throw new TollgateError('limiter_unavailable')
   }
   const override = runtime.controls.overrideOf(client)
