@@ -29,7 +29,7 @@ const check = async (g: Tollgate, key: string): Promise<{ status: number, body: 
   if (res.status === 200 && (res.json() as { allowed: boolean }).allowed) spent.set(key, (spent.get(key) ?? 0) + 1)
   return { status: res.status, body: res.json() as Record<string, unknown> }
 }
-const admin = async (g: Tollgate, method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number, json: () => any }> => {
+const admin = async (g: Tollgate, method: 'GET' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<{ status: number, json: () => unknown }> => {
   const res = body === undefined
     ? await send(method, `${g.adminUrl}${path}`, AUTH)
     : await send(method, `${g.adminUrl}${path}`, { ...AUTH, 'content-type': 'application/json' }, JSON.stringify(body))
@@ -78,7 +78,7 @@ t.test('two replicas: bans, overrides, usage and the audit trail are shared thro
   await until(async () => ((await check(a, 'acme-key')).body.windows as Array<{ max: number }>)[0]?.max === 50, 1000)
   const expiredAfter = await until(async () => ((await check(a, 'acme-key')).body.windows as Array<{ max: number }>)[0]?.max === 5, 3000)
   t.ok(Date.now() >= Date.parse(expires), `the override ended at its expiry, not before (${expiredAfter} ms after it applied)`)
-  t.same((await admin(b, 'GET', '/v1/overrides')).json().overrides.map((o: { client: string }) => o.client), ['zeta'], 'the expired one is gone')
+  t.same(((await admin(b, 'GET', '/v1/overrides')).json() as { overrides: Array<{ client: string }> }).overrides.map((o) => o.client), ['zeta'], 'the expired one is gone')
 
   t.equal((await admin(b, 'PUT', '/v1/bans/10.9.0.0%2F16', { for: '1h' })).status, 200)
   t.equal((await admin(a, 'PUT', '/v1/bans/zeta', { for: '1h' })).status, 200)
@@ -90,7 +90,7 @@ t.test('two replicas: bans, overrides, usage and the audit trail are shared thro
   t.equal((await check(a, 'zeta-key')).status, 403, 'the ban outlives the reload')
   t.equal((await check(a, 'newco-key')).status, 200)
 
-  const audit = (await admin(b, 'GET', '/v1/audit')).json().entries as Array<{ kind: string, action: string, who: string }>
+  const audit = ((await admin(b, 'GET', '/v1/audit')).json() as { entries: Array<{ kind: string, action: string, who: string }> }).entries
   t.same(audit.map((e) => `${e.kind} ${e.action} ${e.who}`).slice(0, 3), ['reload reload watch', 'ban put alice', 'ban put alice'], 'B lists what A and B did')
   const metrics = (await get(`${a.adminUrl}/metrics`)).body
   t.match(metrics, /tollgate_admin_changes_total\{kind="reload"\} 1/)
