@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import { guardMutations } from './admin'
-import type { ReloadResult } from './config'
+import { actorOf, guardMutations, registerControlsRoutes, registerUsageRoutes } from './admin'
+import { adminTokens, type ReloadResult } from './config'
 import type { Runtime } from './limits'
 import { metricsRenderer, registerHealthRoutes, RequestObserver, type Health, type Logger, type Metrics } from './observe'
 import { TollgateError } from './errors'
@@ -19,8 +19,10 @@ export interface AppDeps {
   readonly decisionListener?: boolean
   /** True once shutdown began. */
   readonly draining: () => boolean
-  /** Re-reads the config file (`POST /-/reload`). */
-  readonly reload: () => Promise<ReloadResult>
+  /** Re-reads the config file (`POST /-/reload`); `who` is the admin token's name, for the audit trail. */
+  readonly reload: (who: string) => Promise<ReloadResult>
+  /** The text hash of the config in force, for the audit trail; `unknown` when not given. */
+  readonly configHash?: () => string
 }
 
 export interface App {
@@ -40,7 +42,11 @@ function wantsOpenMetrics (accept: string | undefined): boolean {
   return accept !== undefined && accept.includes('application/openmetrics-text')
 }
 
-/** The admin listener: `/metrics`, `/health/*` (open), `POST /-/reload` (guarded). Counted in metrics, never logged per request. */
+/**
+ * The admin listener: `/metrics`, `/health/*` (open), `POST /-/reload` and the
+ * operator's API under `/v1/` (guarded). Counted in metrics, never logged per request
+ * (a change is logged once, as its audit line).
+ */
 async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   const admin = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
@@ -56,7 +62,7 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   refuseTunnels(admin, { listener: 'admin', metrics: deps.metrics, log: deps.log })
   // Before any route: every route but GET/HEAD is guarded from the moment it is added.
   guardMutations(admin, {
-    token: () => deps.currentRuntime().config.admin.token,
+    tokens: () => adminTokens(deps.currentRuntime().config.admin),
     bind: deps.currentRuntime().config.listen.admin,
     log: deps.log
   })
@@ -80,10 +86,12 @@ async function buildAdmin (deps: AppDeps): Promise<FastifyInstance> {
   })
   registerHealthRoutes(admin, deps.health, { version: deps.version })
   // 200 with what changed (or `unchanged`), 400 with every error: the old config stays.
-  admin.post('/-/reload', async (_request, reply) => {
-    const result = await deps.reload()
+  admin.post('/-/reload', async (request, reply) => {
+    const result = await deps.reload(actorOf(request))
     return await reply.code(result.result === 'failure' ? 400 : 200).send(result)
   })
+  registerUsageRoutes(admin, deps)
+  registerControlsRoutes(admin, { ...deps, configHash: deps.configHash ?? (() => 'unknown') })
   return admin
 }
 

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { checkConfig } from './check-config'
 import { loadConfigFile } from './config'
 import { hashKey } from './hash-key'
+import { usage } from './usage-cli'
 
 const USAGE = `Usage:
   tollgate [--config FILE]        serve (default config: ./config.yml, or $TOLLGATE_CONFIG)
@@ -13,6 +14,10 @@ const USAGE = `Usage:
                                   without KEY it reads one line from stdin (recommended: an
                                   argument shows in ps and in shell history):
                                   tollgate hash-key < key.txt, or type it at the prompt
+  tollgate usage CLIENT [--admin URL]
+                                  a client's use of each window, from a running tollgate's
+                                  admin port (default $TOLLGATE_ADMIN_URL or
+                                  http://127.0.0.1:9464; token in $TOLLGATE_ADMIN_TOKEN)
   tollgate --version | --help`
 
 function version (): string {
@@ -49,6 +54,7 @@ export async function main (argv: readonly string[]): Promise<void> {
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
+        admin: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' }
       }
@@ -69,6 +75,13 @@ export async function main (argv: readonly string[]): Promise<void> {
   } else if (command === 'hash-key' && rest.length <= 1) {
     process.exitCode = await hashKey(rest[0], {
       stdin: process.stdin,
+      out: (text) => { process.stdout.write(text) },
+      err: (text) => { process.stderr.write(text) }
+    })
+  } else if (command === 'usage' && rest.length === 1 && rest[0] !== undefined) {
+    process.exitCode = await usage(rest[0], {
+      adminUrl: values.admin ?? process.env.TOLLGATE_ADMIN_URL ?? 'http://127.0.0.1:9464',
+      token: process.env.TOLLGATE_ADMIN_TOKEN,
       out: (text) => { process.stdout.write(text) },
       err: (text) => { process.stderr.write(text) }
     })

@@ -20,6 +20,8 @@ export const ERRORS = {
   request_timeout: { status: 408, message: 'The request did not arrive in time.' },
   method_not_allowed: { status: 405, message: 'CONNECT is not supported: tollgate forwards requests and opens no tunnels.' },
   admin_token_required: { status: 401, message: 'This admin endpoint needs `Authorization: Bearer <admin.token>`; the token was missing or wrong.' },
+  banned: { status: 403, message: 'This client is banned until `expires`.' },
+  admin_store_unavailable: { status: 503, message: 'The store of overrides, bans and the audit trail (Redis) cannot answer; nothing was changed.' },
   admin_locked: { status: 403, message: 'Mutating admin endpoints are refused here; `reason` says why and what to change.' },
   not_found: { status: 404, message: 'No such endpoint.' },
   internal_error: { status: 500, message: 'Internal error in tollgate.' }

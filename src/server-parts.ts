@@ -74,7 +74,8 @@ export function healthOf (live: Live, probe: (() => Promise<ProbeResult>) | unde
     observe.configComponent(() => ({ hash: live.current.hash, loadedAt: live.current.loadedAt, lastReload: live.lastReload })),
     observe.eventLoopComponent(),
     observe.memoryComponent(memoryUsage),
-    observe.shutdownComponent(() => draining.on)
+    observe.shutdownComponent(() => draining.on),
+    observe.controlsComponent(() => live.state.runtime.controls.counts())
   ]
   // Each check is cut at 1 s whatever its own timeout: probes (kubelet's default
   // timeoutSeconds is 1) must get an answer, and a check that slow is a failure anyway.

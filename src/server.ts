@@ -1,5 +1,6 @@
 import type { DestinationStream } from 'pino'
 import { buildApp, type App } from './app'
+import { recordChange } from './admin'
 import { watchConfig, type Config, type ReloadResult } from './config'
 import type { GrpcServer } from './grpc'
 import { Draining, Signals } from './lifecycle'
@@ -109,10 +110,17 @@ export async function start (options: StartOptions): Promise<Started> {
   const health = healthOf(live, probe, () => !redisAnswered || live.config.on_redis_error === 'deny', draining, options.memoryUsage)
   // POST /-/reload and the listeners' `server:` settings need each other: `reload` reads
   // `app` only once a reload runs, after the listeners exist.
-  const reload = async (trigger: string): Promise<ReloadResult> => {
+  const reload = async (trigger: string, who: string = trigger): Promise<ReloadResult> => {
+    const old = live.current.hash
     // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
     const result = await live.reload(trigger, { repeat: trigger !== 'watch' })
-    if (result.result === 'success') applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, live.config.server)
+    if (result.result === 'success') {
+      applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, live.config.server)
+      // A rejected reload changes nothing, and is logged as such by reportReload.
+      await recordChange({ log, metrics }, live.state.runtime.controls, {
+        kind: 'reload', action: 'reload', who, what: { trigger, changes: result.changes }, config_hash: { old, new: result.hash }
+      })
+    }
     return result
   }
   const app: App = await buildApp({
@@ -124,7 +132,8 @@ export async function start (options: StartOptions): Promise<Started> {
     decisionListener: config.listen.decision !== undefined,
     draining: () => draining.on,
     currentRuntime: () => live.state.runtime,
-    reload: async () => await reload('POST /-/reload')
+    reload: async (who) => await reload('POST /-/reload', who),
+    configHash: () => live.current.hash
   })
   applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, config.server)
   // listen.grpc needs a restart, like every listener: the first config's decides.

@@ -1,2 +1,5 @@
-export { guardMutations, type GuardOptions } from './guard'
+export { actorOf, guardMutations, LOOPBACK_ACTOR, type GuardOptions } from './guard'
 export { isLoopbackBind } from './loopback'
+export { recordChange, type Change } from './audit'
+export { registerControlsRoutes } from './controls-routes'
+export { registerUsageRoutes } from './usage-routes'

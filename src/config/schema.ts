@@ -3,7 +3,7 @@ import { AdminSchema } from './schema-admin'
 import { DecisionSchema } from './schema-decision'
 import { MAX_AMOUNT } from './bounds'
 import { Duration } from './duration'
-import { ALGORITHMS, ANONYMOUS, REDIS_ERROR_MODES } from './vocabulary'
+import { ALGORITHMS, ANONYMOUS, NAME_PATTERN, REDIS_ERROR_MODES } from './vocabulary'
 export { DURATION_PATTERN } from './duration'
 import { RlsSchema } from './schema-rls'
 import { ServerSchema } from './schema-server'
@@ -20,10 +20,9 @@ import { RedisSchema } from './schema-redis'
 const Algorithm = Type.Union(ALGORITHMS.map((a) => Type.Literal(a)))
 
 /** A name that is safe in logs, metric labels and Redis keys. */
-const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'
 const Name = Type.String({ pattern: NAME_PATTERN, errorMessage: 'is not a valid name (letters, digits, `_`, `.`, `-`; at most 64)' })
 
-const Window = Type.Object({
+export const WindowSchema = Type.Object({
   /** Requests (or cost units) allowed per window. */
   max: Type.Integer({ minimum: 1, maximum: MAX_AMOUNT }),
   /** Window length: a year at most (`fixed` windows are multiples of it since the epoch). */
@@ -32,7 +31,7 @@ const Window = Type.Object({
   algorithm: Type.Optional(Algorithm)
 }, { additionalProperties: false })
 
-const Windows = Type.Array(Window, { minItems: 1 })
+const Windows = Type.Array(WindowSchema, { minItems: 1 })
 // additionalProperties: TypeBox's Record only sets patternProperties, which lets a key
 // outside the pattern through, its value unchecked.
 const PlanMap = Type.Record(Type.String({ pattern: NAME_PATTERN }), Windows, { additionalProperties: false })
@@ -134,4 +133,4 @@ export const ConfigSchema = Type.Object({
 }, { additionalProperties: false })
 
 export type Config = Static<typeof ConfigSchema>
-export type WindowConfig = Static<typeof Window>
+export type WindowConfig = Static<typeof WindowSchema>

@@ -31,6 +31,15 @@ durationBound('minDuration', (ms, bound) => ms >= bound)
 durationBound('maxDuration', (ms, bound) => ms <= bound)
 const validateSchema = ajv.compile<Config>(ConfigSchema)
 
+/**
+ * Another schema of ours (the admin API's bodies) checked with the same keywords and
+ * the same messages as the config: every error at once, as `path: message`.
+ */
+export function compileChecker<T> (schema: object): (data: unknown) => { ok: true, value: T } | { ok: false, errors: string[] } {
+  const check = ajv.compile<T>(schema)
+  return (data) => check(data) ? { ok: true, value: data } : { ok: false, errors: schemaErrors(check.errors ?? []) }
+}
+
 function pointerSegments (pointer: string): string[] {
   return pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
 }

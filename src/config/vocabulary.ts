@@ -25,3 +25,5 @@ export type ReloadOutcome = typeof RELOAD_RESULTS[number]
 /** The results `tollgate_config_reloads_total` counts, and `/health/full` reports as the last reload: a file that did not change was not applied. */
 export type AppliedReloadResult = Exclude<ReloadOutcome, 'unchanged'>
 export const APPLIED_RELOAD_RESULTS = RELOAD_RESULTS.filter((r): r is AppliedReloadResult => r !== 'unchanged')
+/** A name (plan, key, admin token) that is safe in logs, metric labels and Redis keys. */
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'

@@ -49,6 +49,7 @@ interface Group extends GroupInput {
 type Resolution =
   | { readonly kind: 'free' }
   | { readonly kind: 'unauthenticated' }
+  | { readonly kind: 'banned', readonly expires: string }
   | { readonly kind: 'group', readonly index: number }
 
 const OK: DescriptorStatus = { code: 'OK', limit_remaining: 0 }
@@ -141,6 +142,13 @@ function refusedBody (decision: Decision | undefined): Buffer {
   return Buffer.from(JSON.stringify(body))
 }
 
+/** The body of a call refused before any limit check: a banned key, or an unknown one. */
+function uncheckedBody (banned: Resolution | undefined, unauthenticated: boolean): Buffer | undefined {
+  if (banned?.kind === 'banned') return Buffer.from(JSON.stringify({ error: 'banned', message: ERRORS.banned.message, expires: banned.expires }))
+  if (unauthenticated) return Buffer.from(JSON.stringify({ error: 'invalid_api_key', message: ERRORS.invalid_api_key.message }))
+  return undefined
+}
+
 interface Resolved {
   readonly groups: Group[]
   readonly resolutions: Resolution[]
@@ -151,7 +159,8 @@ interface Resolved {
  * Steps 1 and 2: match each descriptor to its domain's first fitting rule (none: OK, as
  * in envoyproxy/ratelimit), then resolve whose budget it spends; identical ones share one group.
  */
-function resolve (config: Config, rls: CompiledRls, request: RateLimitRequest): Resolved {
+function resolve (runtime: Runtime, rls: CompiledRls, request: RateLimitRequest): Resolved {
+  const { config } = runtime
   const rules = rls.domains.get(request.domain) ?? []
   const matched = request.descriptors.map((d) => rules.find((rule) => matches(rule, d.entries)))
   const replaced = new Set<string>()
@@ -174,6 +183,12 @@ function resolve (config: Config, rls: CompiledRls, request: RateLimitRequest): 
           return { kind: 'unauthenticated' }
         }
         owner = found.owner
+        // A banned key refuses the call before any limit check, as on the proxy.
+        const ban = runtime.controls.banOf({ client: owner.client, plan: owner.plan, subject: owner.client })
+        if (ban !== undefined) {
+          decisions.push({ client: owner.client, plan: owner.plan, decision: 'banned' })
+          return { kind: 'banned', expires: ban.expires }
+        }
         // The client's name, never the key, goes into the subject (and so into Redis).
         parts.push(encodeURIComponent(found.subject))
       } else if (want.value === undefined) {
@@ -200,12 +215,14 @@ function resolve (config: Config, rls: CompiledRls, request: RateLimitRequest): 
 
 export async function shouldRateLimit (runtime: Runtime, request: RateLimitRequest): Promise<RlsAnswer> {
   assertBounds(request)
-  const { groups, resolutions, decisions } = resolve(runtime.config, rlsOf(runtime.config), request)
+  const { groups, resolutions, decisions } = resolve(runtime, rlsOf(runtime.config), request)
 
   // 3. Decide. A refused key refuses the call: nothing is spent, nothing else is asked.
   const unauthenticated = resolutions.some((r) => r.kind === 'unauthenticated')
-  const outcome = unauthenticated || groups.length === 0
-    ? { allowed: !unauthenticated, groups: [] }
+  const banned = resolutions.find((r) => r.kind === 'banned')
+  const refusedUnchecked = unauthenticated || banned !== undefined
+  const outcome = refusedUnchecked || groups.length === 0
+    ? { allowed: !refusedUnchecked, groups: [] }
     : await runtime.limiter.decideGroups(`rls:${request.domain}`, groups, Math.max(1, request.hits_addend))
   outcome.groups.forEach((d, i) => {
     const group = groups[i]
@@ -215,7 +232,7 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
   // 4. Answer, one status per descriptor in the request's order.
   const statuses = resolutions.map((r): DescriptorStatus => {
     if (r.kind === 'free') return OK
-    if (r.kind === 'unauthenticated') return { code: 'OVER_LIMIT', limit_remaining: 0 }
+    if (r.kind === 'unauthenticated' || r.kind === 'banned') return { code: 'OVER_LIMIT', limit_remaining: 0 }
     const group = groups[r.index]
     const decision = outcome.groups[r.index]
     return group === undefined || decision === undefined ? OK : statusOf(group, decision)
@@ -228,7 +245,7 @@ export async function shouldRateLimit (runtime: Runtime, request: RateLimitReque
       statuses,
       response_headers_to_add: shown === undefined ? [] : rateLimitFields(shown).map(([key, value]) => ({ key, value })),
       request_headers_to_add: [],
-      ...(allowed ? {} : { raw_body: unauthenticated ? Buffer.from(JSON.stringify({ error: 'invalid_api_key', message: ERRORS.invalid_api_key.message })) : refusedBody(shown?.refusal !== undefined ? shown : outcome.groups.find((d) => d.refusal !== undefined)) })
+      ...(allowed ? {} : { raw_body: uncheckedBody(banned, unauthenticated) ?? refusedBody(shown?.refusal !== undefined ? shown : outcome.groups.find((d) => d.refusal !== undefined)) })
     },
     decisions
   }

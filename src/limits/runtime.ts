@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import type { IncomingMessage } from 'node:http'
 import { buildIdentify, buildIdentifyKey, buildPeerTrust, type Identify, type IdentifyKey } from './identity'
+import type { Controls } from './controls'
 import { Limiter } from './limiter'
 import { compilePolicy, type Policy } from './policy'
 import type { Stores } from './stores'
@@ -19,6 +20,8 @@ export interface Runtime {
   /** Whether the peer is a trusted proxy (`trust_proxy`), whose forwarded headers stand. */
   readonly trustsPeer: (raw: IncomingMessage) => boolean
   readonly limiter: Limiter
+  /** Overrides and bans: they outlive this snapshot (the stores' own, carried over by reloads). */
+  readonly controls: Controls
 }
 
 export function buildRuntime (config: Config, stores: Stores): Runtime {
@@ -28,6 +31,7 @@ export function buildRuntime (config: Config, stores: Stores): Runtime {
     identify: buildIdentify(config),
     identifyKey: buildIdentifyKey(config),
     trustsPeer: buildPeerTrust(config),
+    controls: stores.controls,
     limiter: new Limiter({
       store: stores.shared,
       onStoreError: config.on_redis_error,

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino'
 import { durationMs, type Config } from '../config'
 import { BreakingStore, type CircuitState } from './breaker'
+import { Controls } from './controls'
+import { MemoryControls } from './controls-memory'
+import { RedisControls } from './controls-redis'
 import { answerWithin } from './deadline'
 import { createRedisClient, type RedisConnection } from './redis-client'
 import { describeRedis, type RedisTopology } from './redis-topology'
@@ -36,6 +39,8 @@ export interface Stores {
    */
   readonly redisHealth?: { ping: () => Promise<RedisTopology> }
   readonly events: StoreEvents
+  /** Overrides, bans, the audit trail: in the same Redis as the counts, or in memory with them. */
+  readonly controls: Controls
   /** Closes the stores and quits Redis. */
   close(): Promise<void>
 }
@@ -53,7 +58,8 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
   if (config.redis === undefined) {
     log.warn('no redis configured: using the embedded in-memory store, correct for one replica only')
     const memory = new MemoryLimitStore()
-    return { shared: memory, events, close: async () => { await memory.close() } }
+    const controls = new Controls(new MemoryControls(), { log, shared: false })
+    return { shared: memory, events, controls, close: async () => { controls.close(); await memory.close() } }
   }
   const timeoutMs = durationMs(config.redis.timeout)
   const redis = createRedisClient(config.redis, { onUp: events.onRedisUp }, log)
@@ -63,7 +69,11 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
       events.onCircuitState?.(state)
     }
   })
-  redis.on('ready', () => { shared.probeSoon() })
+  const controls = new Controls(new RedisControls(redis, { timeoutMs }), { log, shared: true })
+  redis.on('ready', () => {
+    shared.probeSoon()
+    void controls.refresh()
+  })
   const local = config.on_redis_error === 'local' ? new MemoryLimitStore() : undefined
   return {
     shared,
@@ -71,7 +81,9 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
     redis,
     redisHealth: { ping: async () => await answerWithin(describeRedis(redis), timeoutMs) },
     events,
+    controls,
     close: async () => {
+      controls.close()
       await Promise.all([shared.close(), local?.close()])
       // QUIT waits for Redis' answer; a dead Redis must not hold the exit.
       await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())])

@@ -122,3 +122,14 @@ export function shutdownComponent (shuttingDown: () => boolean): Component {
     }
   }
 }
+
+/** `controls:count`: the overrides and bans in force on this replica; informational, never failing. */
+export function controlsComponent (counts: () => { readonly overrides: number, readonly bans: number }): Component {
+  return {
+    key: 'controls:count',
+    required: () => false,
+    async check (): Promise<Observation> {
+      return { status: 'pass', observedValue: counts() }
+    }
+  }
+}

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type RegistryContentType } from 'prom-client'
 import { APPLIED_RELOAD_RESULTS, NO_PLAN, UNKNOWN_CLIENT } from '../config'
-import { OUTCOMES, STORE_ERROR_KINDS, type CircuitState, type StoreErrorKind } from '../limits'
+import { CHANGE_KINDS, OUTCOMES, STORE_ERROR_KINDS, type CircuitState, type StoreErrorKind } from '../limits'
 
 /**
  * Every metric tollgate exports, on its own Registry. Names are the interface of the
@@ -22,8 +22,11 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** A Redis check is fast or it is a timeout: finer at the bottom. */
 const CHECK_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
-/** The limiter's outcomes, and `unauthenticated` for a request refused before any decision. */
-export const DECISIONS = [...OUTCOMES, 'unauthenticated'] as const
+/**
+ * The limiter's outcomes, `unauthenticated` for a request refused before any decision,
+ * and `banned` for one refused by a ban (no limit check).
+ */
+export const DECISIONS = [...OUTCOMES, 'unauthenticated', 'banned'] as const
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
 /** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
 const CIRCUIT_STATE_VALUES: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 }
@@ -118,6 +121,12 @@ export function createMetrics (build: { version: string }) {
       labelNames: ['hash'] as const,
       registers
     }),
+    adminChanges: new Counter({
+      name: 'tollgate_admin_changes_total',
+      help: 'Changes made on this replica by kind (reload|override|ban): the audit trail, as a rate.',
+      labelNames: ['kind'] as const,
+      registers
+    }),
     buildInfo: new Gauge({
       name: 'tollgate_build_info',
       help: 'Always 1; labels name the tollgate and Node.js versions.',
@@ -130,6 +139,7 @@ export function createMetrics (build: { version: string }) {
   for (const result of APPLIED_RELOAD_RESULTS) metrics.configReloads.inc({ result }, 0)
   for (const statusClass of STATUS_CLASSES) metrics.upstreamRequests.inc({ status_class: statusClass }, 0)
   for (const kind of STORE_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
+  for (const kind of CHANGE_KINDS) metrics.adminChanges.inc({ kind }, 0)
   return metrics
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { TollgateError } from '../errors'
-import { normaliseTarget, overriddenMethod, type Identity, type Runtime } from '../limits'
+import { ANONYMOUS } from '../config'
+import { limitsFor, normaliseTarget, overriddenMethod, type Identity, type Runtime } from '../limits'
 import { RequestContext } from './context'
 
 const METHOD_OVERRIDE_REFUSED = 'X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override must name one method, ' +
@@ -28,7 +29,8 @@ export interface Admission {
  * Everything before the limit check, shared by the proxy and the decision API so that a
  * request is judged the same whichever way it arrives: normalise the target (400 when it
  * cannot be normalised safely), match the route rule on it, refuse method overrides that
- * would change the rule, and identify the caller (401/400).
+ * would change the rule, identify the caller (401/400), refuse a banned one (403, before
+ * any limit check), and choose its limits: its plan's, or its override's.
  */
 export function admit (runtime: Runtime, { method, target, headers, identify }: OriginalRequest): Admission {
   const normalised = normaliseTarget(target)
@@ -51,6 +53,13 @@ export function admit (runtime: Runtime, { method, target, headers, identify }: 
     return { context, refusal: identity }
   }
   context.identity = identity
-  context.limits = runtime.policy.limits(identity.plan, rule)
+  const ban = runtime.controls.banOf(identity)
+  if (ban !== undefined) {
+    context.banned = true
+    // The expiry only: the reason is the operator's note, not the client's business.
+    return { context, refusal: new TollgateError('banned', { expires: ban.expires }) }
+  }
+  if (identity.client !== ANONYMOUS) runtime.controls.noteSpender(identity.client)
+  context.limits = limitsFor(runtime, identity.client, identity.plan, rule)
   return { context }
 }

@@ -20,6 +20,8 @@ export class RequestContext {
   decision: Decision | undefined = undefined
   /** Set when identification failed: no key, unknown key, malformed key. */
   identityRefusal: ErrorCode | undefined = undefined
+  /** Set when the client (or its IP) is banned: refused before any limit check. */
+  banned = false
 
   constructor (runtime: Runtime, rule: RouteRule | undefined, target: string | undefined) {
     this.runtime = runtime
@@ -37,6 +39,7 @@ export class RequestContext {
       const client = this.identityRefusal === 'api_key_required' ? ANONYMOUS : UNKNOWN_CLIENT
       return { route, decision: { client, plan: NO_PLAN, label: 'unauthenticated' } }
     }
+    if (this.banned && this.identity !== undefined) return { route, decision: { client: this.identity.client, plan: this.identity.plan, label: 'banned' } }
     if (this.identity === undefined || this.decision === undefined) return { route }
     return { route, decision: { client: this.identity.client, plan: this.identity.plan, label: this.decision.outcome } }
   }

@@ -349,6 +349,9 @@ t.test('a real Prometheus scrapes tollgate: every dashboard query and alert expr
   // Stop before the processes' teardowns kill what the requests go to.
   t.teardown(stopTraffic)
   const trafficStart = Date.now() / 1000
+  // An operator's change (a ban of addresses no traffic comes from), for the "Admin changes" annotation.
+  const ban = await send('PUT', `${tollgate.adminUrl}/v1/bans/203.0.113.0%2F24`, { 'content-type': 'application/json' }, JSON.stringify({ for: '10m', reason: 'e2e' }))
+  t.equal(ban.status, 200, 'the ban was set')
   await new Promise((resolve) => setTimeout(resolve, TRAFFIC_MS))
   // Traffic keeps flowing while the queries run: instant queries look at the last
   // seconds, and a rate over a pause is 0 (still data, but not what a user sees).

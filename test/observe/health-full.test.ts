@@ -26,7 +26,7 @@ interface Check {
 }
 interface Full { status: string, version: string, checks: Record<string, Check[]> }
 
-const KEYS = ['redis:responseTime', 'upstream:responseTime', 'config:reload', 'eventloop:delay', 'memory:utilization', 'shutdown:state']
+const KEYS = ['redis:responseTime', 'upstream:responseTime', 'config:reload', 'eventloop:delay', 'memory:utilization', 'shutdown:state', 'controls:count']
 
 function parse (res: TextResponse): Full {
   return res.json() as Full
@@ -60,12 +60,13 @@ t.test('every component, in the IETF shape; the config hash is the one the start
     t.ok('observedValue' in entry, `${key}: has an observedValue`)
   }
   const required = Object.fromEntries(KEYS.map((key) => [key.split(':')[0], check(full, key).required]))
-  t.same(required, { redis: true, upstream: true, config: true, eventloop: false, memory: false, shutdown: true }, 'under deny Redis is required')
+  t.same(required, { redis: true, upstream: true, config: true, eventloop: false, memory: false, shutdown: true, controls: false }, 'under deny Redis is required')
 
   const redisCheck = check(full, 'redis:responseTime')
   t.match(redisCheck.observedValue, { topology: 'single', primary: /^127\.0\.0\.1:\d+$/, roundTripMs: Number }, 'the topology and the PING round trip')
   t.equal(check(full, 'upstream:responseTime').observedValue, 'GET /status/200 → 200')
   t.equal(check(full, 'shutdown:state').observedValue, 'serving')
+  t.same(check(full, 'controls:count').observedValue, { overrides: 0, bans: 0 })
   t.equal(check(full, 'eventloop:delay').observedUnit, 'ms')
   t.match(check(full, 'memory:utilization').observedValue, { rssBytes: Number, heapUsedBytes: Number, heapUsedRatio: Number })
 
