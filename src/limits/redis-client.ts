@@ -41,9 +41,6 @@ function baseOptions (config: RedisConfig): RedisOptions {
   const timeoutMs = durationMs(config.timeout)
   return {
     enableOfflineQueue: false,
-    // The checks of one event-loop tick go out in one write (one syscall, one read on
-    // Redis' side) instead of one each: bench/RESULTS.md has what it bought.
-    enableAutoPipelining: true,
     // No commandTimeout: the limit store owns the timeout (deadline.ts says why).
     connectTimeout: Math.max(1000, timeoutMs * 4),
     maxRetriesPerRequest: 0,
@@ -63,7 +60,6 @@ function build (config: RedisConfig): RedisConnection {
       // missing, the nodes' while they reconnect; either would hold a check past its
       // deadline with nothing to show for it (ioredis #1604).
       enableOfflineQueue: false,
-      enableAutoPipelining: true,
       redisOptions: options,
       slotsRefreshTimeout: SLOTS_REFRESH_TIMEOUT_MS,
       clusterRetryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
