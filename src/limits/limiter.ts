@@ -1,4 +1,5 @@
 import type { RedisErrorMode } from '../config'
+import type { ErrorCode } from '../errors'
 import type { PlanLimits } from './policy'
 import { RefusalCache } from './refusal-cache'
 import { classifyStoreError, type StoreEvents } from './stores'
@@ -20,11 +21,14 @@ export interface Binding {
   readonly resetSeconds: number
 }
 
+/** The error codes (errors.ts) a decision refuses with. */
+export type Refusal = Extract<ErrorCode, 'rate_limited' | 'limiter_unavailable' | 'overloaded' | 'internal_error'>
+
 /** One request's verdict, computed once and turned into a response by the proxy or the decision API. */
 export interface Decision {
   readonly outcome: Outcome
   /** Why the request stops here; undefined when it goes on. */
-  readonly refusal?: 'rate_limited' | 'limiter_unavailable' | 'overloaded' | 'internal_error'
+  readonly refusal?: Refusal
   readonly policyHeader: string
   /** Absent when no store could answer (`degraded` under `on_redis_error: allow`), or there is no window. */
   readonly binding?: Binding

@@ -31,17 +31,17 @@ upstream: ${upstream.url}
 redis: ${redis.url}
 on_redis_error: allow
 plans: { free: [ { max: 1, per: 1h } ] }
-keys: [ { name: acme, key: acme-key, plan: free } ]`
+keys: [ { name: acme, key: acme-key, plan: free }, { name: beta, key: beta-key, plan: free } ]`
   })
   return { redis, tollgate }
 }
 
 /** Sends a request every 50 ms until one is refused with 429; resolves when that one was sent. */
-async function firstRefusal (url: string, deadlineMs: number): Promise<number | undefined> {
+async function firstRefusal (url: string, deadlineMs: number, key = 'acme-key'): Promise<number | undefined> {
   const until = Date.now() + deadlineMs
   while (Date.now() < until) {
     const sent = Date.now()
-    const res = await get(url, { 'x-api-key': 'acme-key' })
+    const res = await get(url, { 'x-api-key': key })
     if (res.status === 429) return sent
     await sleep(50)
   }
@@ -49,11 +49,11 @@ async function firstRefusal (url: string, deadlineMs: number): Promise<number | 
 }
 
 /** Keeps traffic flowing through the outage, as a real client would: the breaker sees it. */
-async function trafficFor (url: string, ms: number): Promise<number[]> {
+async function trafficFor (url: string, ms: number, key = 'acme-key'): Promise<number[]> {
   const statuses: number[] = []
   const until = Date.now() + ms
   while (Date.now() < until) {
-    statuses.push((await get(url, { 'x-api-key': 'acme-key' })).status)
+    statuses.push((await get(url, { 'x-api-key': key })).status)
     await sleep(50)
   }
   return statuses
@@ -83,11 +83,16 @@ t.test(`Redis stopped (SIGSTOP) for ${PAUSE_MS / 1000} s: limits are back within
   redis.pause()
   t.teardown(() => redis.resume())
   const paused = Date.now()
-  const during = await trafficFor(url, PAUSE_MS)
+  // beta, which spent nothing, goes by on_redis_error; acme, whose refusal Redis gave
+  // before the hang, stays refused from tollgate's memory (src/limits/refusal-cache.ts):
+  // an outage is no free pass for a client already over its limit.
+  const [during, spent] = await Promise.all([trafficFor(url, PAUSE_MS, 'beta-key'), trafficFor(url, PAUSE_MS)])
   t.ok(during.every((s) => s === 200), 'allow: served while Redis hangs')
+  t.ok(spent.length > 0 && spent.every((s) => s === 429), 'the spent key: still refused while Redis hangs')
   redis.resume()
   const back = Date.now()
-  const refused = await firstRefusal(url, 15_000)
+  // beta's first check after SIGCONT spends its one unit, the next is refused.
+  const refused = await firstRefusal(url, 15_000, 'beta-key')
   t.not(refused, undefined, 'a 429 came back')
   const ms = (refused ?? Infinity) - back
   t.comment(`SIGCONT → first 429: ${ms} ms; unlimited for ${(refused ?? Infinity) - paused} ms in all`)
