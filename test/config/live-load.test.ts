@@ -13,7 +13,7 @@ import { startUpstream } from '../helpers/upstream'
 // Reloads under steady traffic, end to end: 50 keep-alive clients through the real
 // CLI and a real redis-server while 20 reloads (valid and invalid, by the watch, SIGHUP
 // and POST /-/reload) go through. No connection error, no 5xx; and every request sent
-// after a reload's log line, and before the next edit, is decided by that config: the
+// after a reload's log line, and answered before the next edit, is decided by that config: the
 // plan max it states, and whether the key `beta` exists.
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -43,7 +43,7 @@ const invalid = (upstream: string, redis: string, n: number): string => at([
   `# empty but for a comment ${n}\n`
 ], n % 3)
 
-interface Sample { readonly sentAt: number, readonly key: 'acme' | 'beta', readonly status: number, readonly limit: string | undefined }
+interface Sample { readonly sentAt: number, readonly answeredAt: number, readonly key: 'acme' | 'beta', readonly status: number, readonly limit: string | undefined }
 
 function nextLog (tollgate: Tollgate, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine> {
   const from = tollgate.logs().length
@@ -67,7 +67,7 @@ t.test('20 reloads under 50 keep-alive clients: no error, no 5xx, each request d
         const res = await request(`${tollgate.proxyUrl}/load/${n}`, { dispatcher: agent, headers: { 'x-api-key': key === 'acme' ? ACME_KEY : BETA_KEY } })
         await res.body.dump()
         const limit = res.headers['x-ratelimit-limit']
-        samples.push({ sentAt, key, status: res.statusCode, limit: typeof limit === 'string' ? limit : undefined })
+        samples.push({ sentAt, answeredAt: performance.now(), key, status: res.statusCode, limit: typeof limit === 'string' ? limit : undefined })
       } catch (error) {
         failures.push(`${(error as NodeJS.ErrnoException).code ?? ''} ${(error as Error).message}`)
       }
@@ -119,7 +119,9 @@ t.test('20 reloads under 50 keep-alive clients: no error, no 5xx, each request d
   let checked = 0
   const wrong: string[] = []
   for (const sample of samples) {
-    const window = windows.find((w) => sample.sentAt >= w.from && sample.sentAt < w.to)
+    // Sent after the config's line and answered before the next edit: a request still in
+    // flight across an edit may be decided by either config, and is not checked.
+    const window = windows.find((w) => sample.sentAt >= w.from && sample.answeredAt < w.to)
     if (window === undefined) continue
     checked++
     const want = expected(window.v)
@@ -140,7 +142,8 @@ t.test('20 reloads under 50 keep-alive clients: no error, no 5xx, each request d
   t.equal(valid, 15)
   t.equal(rejected, 5)
   t.ok(samples.length > 2000, `steady traffic: ${samples.length} requests`)
-  t.ok(checked > samples.length / 2, `most requests fall in a stable window (${checked})`)
+  // Each window holds 250 ms or more; a request in flight across an edit is not checked.
+  t.ok(checked > samples.length / 4, `a good share of requests fall in a stable window (${checked} of ${samples.length})`)
   for (const w of windows) {
     const inWindow = samples.filter((s) => s.sentAt >= w.from && s.sentAt < w.to)
     t.ok(inWindow.some((s) => s.key === 'beta'), `version ${w.v} in force for ${(w.to - w.from).toFixed(0)} ms was sampled (${inWindow.length} requests)`)
