@@ -1,9 +1,6 @@
 import t, { type Test } from 'tap'
-import { buildApp, type App } from '../src/app'
-import { durationMs, parseConfig } from '../src/config'
-import { buildRuntime, openStores } from '../src/limits'
-import { createLogger, createMetrics, Health, storeMetrics } from '../src/observe'
-import { Forwarder } from '../src/proxy'
+import type { App } from '../src/app'
+import { buildTestApp, testConfig } from './helpers/app'
 import { startUpstream, type Upstream } from './helpers/upstream'
 
 // buildApp in this process, answered by fastify.inject: no CLI, no listening socket
@@ -14,29 +11,7 @@ interface Built { app: App, upstream: Upstream }
 
 async function build (t: Test, body: string): Promise<Built> {
   const upstream = await startUpstream(t)
-  const parsed = parseConfig(`upstream: ${upstream.url}\n${body}`, {}, 'app.yml')
-  if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
-  const { config } = parsed
-  const log = createLogger('silent')
-  const metrics = createMetrics({ version: 'test' })
-  const stores = openStores(config, log, storeMetrics(metrics))
-  const runtime = buildRuntime(config, stores)
-  const forwarder = new Forwarder({ url: upstream.url, timeoutMs: durationMs(config.upstream?.timeout ?? '30s') })
-  const app = await buildApp({
-    log,
-    metrics,
-    health: new Health({ components: () => [] }),
-    version: 'test',
-    currentRuntime: () => runtime,
-    forwarder,
-    draining: () => false,
-    reload: async () => { throw new Error('no reload in this test') }
-  })
-  t.teardown(async () => {
-    await Promise.allSettled([app.proxy.close(), app.admin.close()])
-    await forwarder.close()
-    await stores.close()
-  })
+  const { app } = await buildTestApp(t, testConfig(`upstream: ${upstream.url}\n${body}`))
   return { app, upstream }
 }
 

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream'
 import type { Test } from 'tap'
-import { buildApp } from '../../src/app'
-import { durationMs, parseConfig } from '../../src/config'
+import { buildApp, type App } from '../../src/app'
+import { durationMs, parseConfig, type Config } from '../../src/config'
 import { buildRuntime, openStores } from '../../src/limits'
-import { createLogger, createMetrics, Health, storeMetrics } from '../../src/observe'
+import { createLogger, createMetrics, Health, storeMetrics, type Metrics } from '../../src/observe'
 import { Forwarder } from '../../src/proxy'
 
 export interface InProcess {
@@ -20,16 +20,8 @@ export interface InProcess {
   metricsText(): Promise<string>
 }
 
-/**
- * buildApp in this process, on the embedded store, with both listeners on ports the OS
- * picks: for tests of the proxy's own logic that need real sockets (raw request
- * targets) but not the CLI's signals or reloads. `yaml` is the config without
- * `listen`; the logs are captured instead of printed.
- */
-export async function inProcess (t: Test, yaml: string): Promise<InProcess> {
-  const parsed = parseConfig(yaml, {}, 'test.yml')
-  if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
-  const { config } = parsed
+/** The logs a built app wrote so far, parsed, and the logger writing them. */
+export function capturedLog (level = 'info'): { log: ReturnType<typeof createLogger>, logs: Array<Record<string, unknown>> } {
   const logs: Array<Record<string, unknown>> = []
   const sink = new Writable({
     write (chunk: Buffer, _encoding, callback) {
@@ -37,7 +29,22 @@ export async function inProcess (t: Test, yaml: string): Promise<InProcess> {
       callback()
     }
   })
-  const log = createLogger('info', sink)
+  return { log: createLogger(level, sink), logs }
+}
+
+/** Parses a test's config text, or throws its errors. */
+export function testConfig (yaml: string): Config {
+  const parsed = parseConfig(yaml, {}, 'test.yml')
+  if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
+  return parsed.config
+}
+
+/**
+ * `buildApp` on a config as the CLI would wire it (stores, runtime, upstream pool), with
+ * no listener open; everything is closed at teardown. For `inject` tests, and for tests
+ * that listen themselves.
+ */
+export async function buildTestApp (t: Test, config: Config, log = createLogger('silent')): Promise<{ app: App, metrics: Metrics }> {
   const metrics = createMetrics({ version: 'test' })
   const stores = openStores(config, log, storeMetrics(metrics))
   const runtime = buildRuntime(config, stores)
@@ -60,6 +67,18 @@ export async function inProcess (t: Test, yaml: string): Promise<InProcess> {
     await forwarder?.close()
     await stores.close()
   })
+  return { app, metrics }
+}
+
+/**
+ * buildApp in this process, on the embedded store, with both listeners on ports the OS
+ * picks: for tests of the proxy's own logic that need real sockets (raw request
+ * targets) but not the CLI's signals or reloads. `yaml` is the config without
+ * `listen`; the logs are captured instead of printed.
+ */
+export async function inProcess (t: Test, yaml: string): Promise<InProcess> {
+  const { log, logs } = capturedLog()
+  const { app, metrics } = await buildTestApp(t, testConfig(yaml), log)
   await app.proxy.listen({ host: '127.0.0.1', port: 0 })
   await app.admin.listen({ host: '127.0.0.1', port: 0 })
   await app.decision?.listen({ host: '127.0.0.1', port: 0 })

@@ -1,10 +1,5 @@
-import { Writable } from 'node:stream'
 import t from 'tap'
-import { buildApp } from '../../src/app'
-import { durationMs, parseConfig } from '../../src/config'
-import { buildRuntime, openStores } from '../../src/limits'
-import { createLogger, createMetrics, Health, storeMetrics } from '../../src/observe'
-import { Forwarder } from '../../src/proxy'
+import { buildTestApp, capturedLog, testConfig } from '../helpers/app'
 import { get } from '../helpers/http'
 import { parseSamples, valueOf } from '../helpers/metrics'
 import { startRedis } from '../helpers/redis'
@@ -23,7 +18,7 @@ const ACME_KEY = 'acme-key-77c2'
 t.test('a store error that is not Redis\' is a logged 500 for that key alone; Redis, the breaker and other keys are untouched', async (t) => {
   const redis = await startRedis(t)
   const upstream = await startUpstream(t)
-  const parsed = parseConfig(`
+  const config = testConfig(`
 upstream: ${upstream.url}
 redis: ${redis.url}
 on_redis_error: deny
@@ -33,40 +28,13 @@ plans:
 keys:
   - { name: bigco, key: ${BIG_KEY}, plan: huge }
   - { name: acme, key: ${ACME_KEY}, plan: free }
-`, {}, 'test.yml')
-  if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
-  const { config } = parsed
+`)
   const huge = config.plans.huge?.[0]
   if (huge === undefined) throw new Error('no huge plan')
   huge.max = 2_000_000_000
 
-  const logs: Array<Record<string, unknown>> = []
-  const sink = new Writable({
-    write (chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line !== '') logs.push(JSON.parse(line) as Record<string, unknown>)
-      callback()
-    }
-  })
-  const log = createLogger('info', sink)
-  const metrics = createMetrics({ version: 'test' })
-  const stores = openStores(config, log, storeMetrics(metrics))
-  const runtime = buildRuntime(config, stores)
-  const forwarder = new Forwarder({ url: upstream.url, timeoutMs: durationMs('30s') })
-  const app = await buildApp({
-    log,
-    metrics,
-    health: new Health({ components: () => [] }),
-    version: 'test',
-    currentRuntime: () => runtime,
-    forwarder,
-    draining: () => false,
-    reload: async () => { throw new Error('no reload here') }
-  })
-  t.teardown(async () => {
-    await Promise.allSettled([app.proxy.close(), app.admin.close()])
-    await forwarder.close()
-    await stores.close()
-  })
+  const { log, logs } = capturedLog()
+  const { app, metrics } = await buildTestApp(t, config, log)
   const proxy = await app.proxy.listen({ host: '127.0.0.1', port: 0 })
 
   for (let i = 0; i < 10; i++) {
