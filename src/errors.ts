@@ -42,7 +42,13 @@ export class TollgateError extends Error {
   readonly details: Record<string, unknown>
 
   constructor (code: ErrorCode, details: Record<string, unknown> = {}, message: string = ERRORS[code].message) {
+    // An answer, not a fault: its stack is never shown or logged (a fault is logged as the
+    // error that caused it). Capturing one cost 12% of a refused request's CPU in the
+    // bench profile, so none is taken.
+    const stackTraceLimit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(message)
+    Error.stackTraceLimit = stackTraceLimit
     this.name = 'TollgateError'
     this.code = code
     this.statusCode = ERRORS[code].status

@@ -116,6 +116,11 @@ function buildResolve (config: Config): Resolve {
     const digest = key.sha256?.toLowerCase() ?? sha256Hex(key.key ?? '')
     byDigest.set(digest, { client: key.name, plan: key.plan, subject: key.name })
   }
+  // Known keys as presented, so a client's every request after its first skips the sha256
+  // (4% of a request's CPU in the bench profile). Only keys that matched a digest enter,
+  // so it holds at most one entry per configured key whatever a caller sends; it lives
+  // as long as this config snapshot, in memory only, like every key the process sees.
+  const byPresentedKey = new Map<string, Identity>()
   const anonymousAllowed = config.plans[ANONYMOUS] !== undefined
   const unknownIsAnonymous = config.api_key.unknown === ANONYMOUS
 
@@ -132,8 +137,13 @@ function buildResolve (config: Config): Resolve {
     // An empty key is sent, not absent: it is an unknown key (no key is empty).
     if (key.length > MAX_KEY_BYTES) return malformed(`longer than ${MAX_KEY_BYTES} characters`)
     if (key !== '' && !KEY_CHARS.test(key)) return malformed('characters other than visible ASCII (a space, a control or non-ASCII byte) or a comma')
+    const seen = byPresentedKey.get(key)
+    if (seen !== undefined) return seen
     const known = byDigest.get(sha256Hex(key))
-    if (known !== undefined) return known
+    if (known !== undefined) {
+      byPresentedKey.set(key, known)
+      return known
+    }
     return unknownIsAnonymous && anonymousAllowed ? anonymous(clientIp) : new TollgateError('invalid_api_key')
   }
 }

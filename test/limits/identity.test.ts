@@ -58,3 +58,24 @@ t.test('api_key.unknown: anonymous puts an unknown key on the anonymous plan; wi
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
   t.equal(errorOf(buildIdentifyKey(parsed.config)(undefined, '10.0.0.1')), 'api_key_required')
 })
+
+t.test('a known key is remembered as presented: its later requests resolve the same, and only known keys are kept', async (t) => {
+  const identify = buildIdentifyKey(config())
+  for (let i = 0; i < 3; i++) t.same(identify('acme-identity-unit-9f3e', '10.0.0.1'), { client: 'acme', plan: 'free', subject: 'acme' }, `request ${i + 1}`)
+  // A near miss after the known key was remembered is still unknown: the memory is by the exact key.
+  t.equal(errorOf(identify('acme-identity-unit-9f3E', '10.0.0.1')), 'invalid_api_key')
+  t.equal(errorOf(identify('acme-identity-unit-9f3e ', '10.0.0.1')), 'malformed_api_key', 'a trailing space is judged before the memory')
+  // Another config snapshot (a reload that dropped the key) remembers nothing of the first.
+  const reloaded = parseConfig('plans: { free: [ { max: 10, per: 1m } ] }\nkeys: [ { name: other, key: other-identity-unit-0000, plan: free } ]', {}, 'reloaded.yml')
+  if (!reloaded.ok) throw new Error(reloaded.errors.join('\n'))
+  t.equal(errorOf(buildIdentifyKey(reloaded.config)('acme-identity-unit-9f3e', '10.0.0.1')), 'invalid_api_key', 'a dropped key is refused at once')
+})
+
+t.test('TollgateError is an answer, built without a stack: no frames, and the stack limit is left as it was', async (t) => {
+  const before = Error.stackTraceLimit
+  const error = new TollgateError('rate_limited', { policy: 'free-1m' })
+  t.equal(Error.stackTraceLimit, before)
+  t.notMatch(error.stack ?? '', /\n\s+at /, 'no frames captured')
+  t.match(error.stack ?? '', /Rate limit exceeded/)
+  t.ok(new Error('x').stack?.includes('\n    at '), 'other errors keep their stacks')
+})
