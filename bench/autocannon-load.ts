@@ -10,7 +10,7 @@ import { PERCENTILES, percentileOf, type LoadRequest, type LoadRun } from './loa
 
 export async function autocannonLoad (request: LoadRequest): Promise<LoadRun> {
   const path = new URL(request.url).pathname
-  const requests: autocannon.Request[] = request.keys.map((key) => ({ method: 'GET', path, headers: { ...request.headers, 'x-api-key': key } }))
+  const requests: autocannon.Request[] = request.keys.map((key) => ({ method: 'GET', path, headers: { ...request.headers, [request.keyHeader ?? 'x-api-key']: key } }))
   let latencies = new Float64Array(1 << 16)
   let count = 0
   const statuses = new Map<number, number>()

@@ -33,6 +33,8 @@ export interface LoadRequest {
   url: string
   /** The `x-api-key` values to rotate over, one per request. */
   keys: readonly string[]
+  /** The header the keys are sent in. Default: `x-api-key`. */
+  keyHeader?: string
   /** Sent with every request besides the key (the decision rows' X-Original-*). */
   headers?: Readonly<Record<string, string>>
   seconds: number

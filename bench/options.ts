@@ -22,6 +22,8 @@ export interface Options {
   write: boolean
   /** Instead of the rows: profile tollgate under `--cpu-prof` and print a summary. */
   profile: boolean
+  /** Instead of the rows: RSS with 100,000 distinct keys over `duration` seconds. */
+  memory: boolean
   /** How many functions the profile summary lists. */
   top: number
 }
@@ -38,7 +40,10 @@ export const USAGE = `npm run bench -- [options]
   --loader L        wrk (default when installed) or autocannon
   --no-build        measure dist/ as it is
   --no-write        do not rewrite bench/RESULTS.md and bench/latency.svg
-  --profile         profile tollgate (allowed row) under --cpu-prof instead
+  --profile         profile tollgate under --cpu-prof instead: the allowed row,
+                    or the refused one with --rows refused
+  --memory          instead: RSS of tollgate (Redis and embedded) with 100,000
+                    distinct keys over --duration seconds (600 for 10 minutes)
   --top N           functions in the profile summary (30)`
 
 /** A bad command line: the bench prints its message and the usage, no stack. */
@@ -63,6 +68,7 @@ const FLAGS = {
   'no-build': { type: 'boolean', default: false },
   'no-write': { type: 'boolean', default: false },
   profile: { type: 'boolean', default: false },
+  memory: { type: 'boolean', default: false },
   top: { type: 'string' }
 } as const
 
@@ -94,6 +100,7 @@ export function parseOptions (argv: readonly string[]): Options {
     build: !values['no-build'],
     write: !values['no-write'],
     profile: values.profile,
+    memory: values.memory,
     top: positive('top', values.top, 30, 1000)
   }
 }

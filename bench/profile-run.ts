@@ -8,8 +8,9 @@ import { startTollgateRedis, type Base } from './stacks'
 import { PATH } from './tollgate-config'
 
 /**
- * `--profile`: the allowed row against tollgate under `node --cpu-prof`, then a summary
- * of the self time by package and function over the measured part only.
+ * `--profile`: the allowed row (or, with `--rows refused`, the refused one) against
+ * tollgate under `node --cpu-prof`, then a summary of the self time by package and
+ * function over the measured part only.
  */
 export async function runProfile (ctx: BenchContext, base: Base, loader: Loader): Promise<void> {
   const { options } = ctx
@@ -17,7 +18,9 @@ export async function runProfile (ctx: BenchContext, base: Base, loader: Loader)
   mkdirSync(profDir)
   const spawnedAt = performance.now()
   const tollgate = await startTollgateRedis(ctx, base, ['--cpu-prof', '--cpu-prof-dir', profDir])
-  const request = { url: `${tollgate.url}${PATH}`, keys: base.keys.allowed.map((k) => k.key), connections: options.connections, threads: options.threads }
+  const refused = options.rows?.includes('refused') === true
+  const keys = refused ? [base.keys.refused.key] : base.keys.allowed.map((k) => k.key)
+  const request = { url: `${tollgate.url}${PATH}`, keys, connections: options.connections, threads: options.threads }
   if (options.warmup > 0) await loader({ ...request, seconds: options.warmup })
   const from = performance.now()
   await loader({ ...request, seconds: options.rounds * options.duration })

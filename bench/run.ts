@@ -8,6 +8,7 @@ import { checkMeasurement, measureAll, type Prepared } from './measure'
 import { OptionsError, parseOptions, USAGE } from './options'
 import { latencySvg } from './plot'
 import { Procs, REPO_ROOT, safeRead } from './procs'
+import { runMemory } from './memory-run'
 import { runProfile } from './profile-run'
 import { fixedRateTable, mainTable, ratioTable, reading, textTable } from './report'
 import { resultsMarkdown } from './results-md'
@@ -96,6 +97,7 @@ async function bench (ctx: BenchContext, argv: readonly string[]): Promise<void>
   const base = await startBase(ctx)
   const { loader, name } = saturatingLoader(ctx)
   if (ctx.options.profile) return await runProfile(ctx, base, loader)
+  if (ctx.options.memory) return await runMemory(ctx, base, loader)
 
   const prepared = await prepareRows(ctx, base, selectRows(ctx.options.rows), loader)
   const measurements = await measureAll(prepared, base, ctx)

@@ -48,7 +48,7 @@ async function startHelper (ctx: BenchContext, file: string, args: string[]): Pr
   return { child, url: `http://127.0.0.1:${match[1] ?? ''}` }
 }
 
-async function startTollgate (ctx: BenchContext, name: string, yaml: string, nodeFlags: string[] = []): Promise<Target & { child: Child, grpc: string | undefined }> {
+export async function startTollgate (ctx: BenchContext, name: string, yaml: string, nodeFlags: string[] = []): Promise<Target & { child: Child, admin: string, grpc: string | undefined }> {
   const dir = join(ctx.tmp, name)
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'config.yml'), yaml)
@@ -69,10 +69,11 @@ async function startTollgate (ctx: BenchContext, name: string, yaml: string, nod
   }
   const match = await waitForFileLine(child, logFile, /^.*"msg":"tollgate listening".*$/m, 30_000, errFile)
   // A pino line: JSON by construction; `proxy` is checked below.
-  const line = JSON.parse(match[0]) as { proxy?: unknown, grpc?: unknown }
-  if (typeof line.proxy !== 'string') throw new Error(`the listening line has no proxy URL: ${match[0]}`)
+  const line = JSON.parse(match[0]) as { proxy?: unknown, admin?: unknown, grpc?: unknown }
+  if (typeof line.proxy !== 'string' || typeof line.admin !== 'string') throw new Error(`the listening line has no proxy or admin URL: ${match[0]}`)
   const grpc = typeof line.grpc === 'string' ? line.grpc : undefined
-  return { child, url: line.proxy.replace('://localhost', '://127.0.0.1'), grpc, proxyPids: () => [child.pid], logFile }
+  const local = (url: string): string => url.replace('://localhost', '://127.0.0.1')
+  return { child, url: local(line.proxy), admin: local(line.admin), grpc, proxyPids: () => [child.pid], logFile }
 }
 
 export async function startTollgateRedis (ctx: BenchContext, base: Base, nodeFlags: string[] = []): Promise<Target & { child: Child }> {

@@ -16,12 +16,12 @@ export interface BenchKeys {
   refused: BenchKey
 }
 
-export function makeKeys (): BenchKeys {
+export function makeKeys (count: number = KEY_COUNT): BenchKeys {
   const make = (name: string): BenchKey => {
     const key = `bench-${name}-${randomBytes(12).toString('hex')}`
     return { name, key, sha256: createHash('sha256').update(key).digest('hex') }
   }
-  const allowed = Array.from({ length: KEY_COUNT }, (_, i) => make(`k${String(i).padStart(4, '0')}`))
+  const allowed = Array.from({ length: count }, (_, i) => make(`k${String(i).padStart(4, '0')}`))
   return { allowed, refused: make('refused') }
 }
 
@@ -33,6 +33,10 @@ export interface ConfigOptions {
   extra?: readonly string[]
   /** `listen.grpc` on a free port and the GRPC_DOMAIN domain: an `api_key` descriptor is limited by that key's plan. Default: false. */
   grpc?: boolean
+  /** The `per` of the allowed keys' one window, and of the `anonymous` plan if any. Default: `1s`. */
+  per?: string
+  /** An `anonymous` plan (the bench plan's window) and `trust_proxy: true`: callers without a key are told apart by `x-forwarded-for`. Default: false. */
+  anonymous?: boolean
 }
 
 /**
@@ -51,8 +55,10 @@ export function tollgateConfig (upstreamUrl: string | undefined, redisUrl: strin
     ...(redisUrl === undefined ? [] : [`redis: ${redisUrl}`]),
     'plans:',
     // ~20 requests/s reach each key at saturation: a million per second is never reached.
-    '  bench: [ { max: 1000000, per: 1s } ]',
+    `  bench: [ { max: 1000000, per: ${options.per ?? '1s'} } ]`,
     '  tiny: [ { max: 1, per: 1h } ]',
+    ...(options.anonymous === true ? [`  anonymous: [ { max: 1000000, per: ${options.per ?? '1s'} } ]`] : []),
+    ...(options.anonymous === true ? ['trust_proxy: true'] : []),
     'keys:',
     ...keys.allowed.map((k) => `  - { name: ${k.name}, sha256: "${k.sha256}", plan: bench }`),
     `  - { name: ${keys.refused.name}, sha256: "${keys.refused.sha256}", plan: tiny }`,

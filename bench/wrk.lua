@@ -1,5 +1,6 @@
 -- Load for one bench row (bench/wrk.ts runs it): every request is a GET of BENCH_PATH
--- carrying the next of the API keys in the file BENCH_KEYS_FILE and the headers of
+-- carrying the next of the API keys in the file BENCH_KEYS_FILE (in the header
+-- BENCH_KEY_HEADER, x-api-key by default) and the headers of
 -- BENCH_HEADERS (one `name<TAB>value` per line), the status of every
 -- response is counted per thread, and done() prints one JSON line (prefix BENCH-JSON)
 -- with the counts, the errors and the latency percentiles (µs) that BENCH_PERCENTILES
@@ -26,7 +27,7 @@ function init (_)
   end
   for key in io.lines(file) do
     if key ~= '' then
-      local headers = { ['x-api-key'] = key }
+      local headers = { [os.getenv('BENCH_KEY_HEADER') or 'x-api-key'] = key }
       for name, value in pairs(extra) do headers[name] = value end
       table.insert(requests, wrk.format('GET', path, headers))
     end

@@ -63,6 +63,7 @@ export function wrkLoader (wrk: string, procs: Procs, dir: string): Loader {
         ...process.env,
         BENCH_KEYS_FILE: keysFile,
         BENCH_PATH: url.pathname,
+        BENCH_KEY_HEADER: request.keyHeader ?? 'x-api-key',
         BENCH_PERCENTILES: PERCENTILES.join(','),
         // One `name<TAB>value` per line: Lua has no JSON parser.
         BENCH_HEADERS: Object.entries(request.headers ?? {}).map(([name, value]) => `${name}\t${value}`).join('\n')

@@ -54,3 +54,22 @@ t.test('a real wrk run rotates the keys and counts every status', { skip: findWr
   const values = run.latency.map(([, ms]) => ms)
   t.same(values, [...values].sort((a, b) => a - b), 'latencies ascend with the percentile')
 })
+
+t.test('keyHeader: the keys go in the header named (the memory run sends callers as x-forwarded-for)', { skip: findWrk() === undefined ? 'wrk is not installed' : false }, async (t) => {
+  const seen = new Set<string>()
+  const server = createServer((req, res) => {
+    seen.add(`${String(req.headers['x-forwarded-for'])}|${String(req.headers['x-api-key'])}`)
+    res.end('ok')
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const dir = mkdtempSync(join(tmpdir(), 'bench-wrk-test-'))
+  const procs = new Procs()
+  t.teardown(async () => {
+    await procs.stopAll()
+    server.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const { port } = server.address() as AddressInfo
+  await wrkLoader(findWrk() ?? 'wrk', procs, dir)({ url: `http://127.0.0.1:${port}/`, keys: ['10.0.0.1', '10.0.0.2'], keyHeader: 'x-forwarded-for', seconds: 1, connections: 2, threads: 1 })
+  t.same([...seen].sort(), ['10.0.0.1|undefined', '10.0.0.2|undefined'], 'each caller in x-forwarded-for, no x-api-key')
+})
