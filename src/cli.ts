@@ -6,6 +6,7 @@ import { checkConfig } from './check-config'
 import { loadConfigFile } from './config'
 import { hashKey } from './hash-key'
 import { usage } from './usage-cli'
+import { messageOf } from './errors'
 
 const USAGE = `Usage:
   tollgate [--config FILE]        serve (default config: ./config.yml, or $TOLLGATE_CONFIG)
@@ -60,7 +61,7 @@ export async function main (argv: readonly string[]): Promise<void> {
       }
     })
   } catch (error) {
-    process.stderr.write(`tollgate: ${(error as Error).message}\n${USAGE}\n`)
+    process.stderr.write(`tollgate: ${messageOf(error)}\n${USAGE}\n`)
     process.exitCode = 2
     return
   }
@@ -95,7 +96,7 @@ export async function main (argv: readonly string[]): Promise<void> {
 
 if (require.main === module) {
   main(process.argv.slice(2)).catch((error: unknown) => {
-    process.stderr.write(`tollgate: ${error instanceof Error ? error.message : String(error)}\n`)
+    process.stderr.write(`tollgate: ${messageOf(error)}\n`)
     process.exitCode = 1
   })
 }

@@ -35,6 +35,11 @@ export interface ErrorBody {
   [detail: string]: unknown
 }
 
+/** What a caught value says, for a message to a person: thrown values need not be Errors. */
+export function messageOf (error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
 /** An error that becomes a clear JSON response; thrown from hooks and handlers. */
 export class TollgateError extends Error {
   readonly code: ErrorCode

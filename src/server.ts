@@ -141,7 +141,7 @@ export async function start (options: StartOptions): Promise<Started> {
     ? undefined
     : new (await import('./grpc')).GrpcServer({ log, metrics, draining: () => draining.on, currentRuntime: () => live.state.runtime })
   const watch = watchConfig(options.configPath, () => { void reload('watch') }, {
-    onError: (error) => log.warn({ err: { message: error.message } }, 'config watch failed; polling only')
+    onError: (error) => log.warn({ err: error }, 'config watch failed; polling only')
   })
   const signals = new Signals({ log, onSighup: () => { void reload('SIGHUP') } })
 
@@ -162,7 +162,7 @@ export async function start (options: StartOptions): Promise<Started> {
   try {
     urls = await listen(app, grpc, live, log, draining, (answered) => { redisAnswered = answered })
   } catch (error) {
-    log.fatal({ err: { message: error instanceof Error ? error.message : String(error) } }, 'cannot listen')
+    log.fatal({ err: error }, 'cannot listen')
     await stop()
     log.flush()
     return { status: 'failed' }

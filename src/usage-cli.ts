@@ -5,6 +5,7 @@
  */
 
 import { NAME_PATTERN } from './config'
+import { messageOf } from './errors'
 
 export interface UsageIo {
   /** The admin port's base URL, e.g. `http://127.0.0.1:9464`. */
@@ -55,7 +56,7 @@ export async function usage (client: string, io: UsageIo): Promise<number> {
   try {
     res = await fetch(url, { headers: io.token === undefined ? {} : { authorization: `Bearer ${io.token}` } })
   } catch (error) {
-    io.err(`tollgate usage: cannot reach ${url}: ${error instanceof Error ? error.message : String(error)}\n`)
+    io.err(`tollgate usage: cannot reach ${url}: ${messageOf(error)}\n`)
     return 1
   }
   const text = await res.text()

@@ -3,6 +3,7 @@ import { parseConfig, textHash } from './load'
 import { readConfigText } from './read'
 import type { Config } from './schema'
 import type { ReloadOutcome } from './vocabulary'
+import { messageOf } from '../errors'
 
 /** One config in force and everything built from it, swapped whole on reload. */
 export interface Snapshot<T> {
@@ -137,7 +138,7 @@ export class LiveConfig<T> {
       // Like a file that does not validate: reported once, not again at every poll
       // (a Redis that does not answer costs each attempt its full wait).
       this.#lastRejected = loaded.hash
-      return { result: 'failure', errors: [`${this.#options.path}: cannot apply: ${error instanceof Error ? error.message : String(error)}`] }
+      return { result: 'failure', errors: [`${this.#options.path}: cannot apply: ${messageOf(error)}`] }
     }
     this.#current = { config, hash: loaded.hash, loadedAt: new Date(), state }
     return { result: 'success', hash: loaded.hash, changes: diffConfig(previous.config, config), restartNeeded, warnings: loaded.warnings }

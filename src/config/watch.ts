@@ -17,7 +17,7 @@ export interface WatchOptions {
    * goes on. A directory removed later is not an error to inotify: its watch just goes
    * deaf, and the poll is what still sees the file.
    */
-  readonly onError?: (error: Error) => void
+  readonly onError?: (error: unknown) => void
 }
 
 export interface ConfigWatch {
@@ -57,7 +57,7 @@ export function watchConfig (path: string, onChange: () => void, options: WatchO
     watcher = watch(dirname(path), { persistent: false }, schedule)
     watcher.on('error', (error) => options.onError?.(error))
   } catch (error) {
-    options.onError?.(error as Error)
+    options.onError?.(error)
   }
   const poll = setInterval(onChange, options.pollMs ?? 10_000)
   poll.unref()

@@ -1,4 +1,5 @@
 import { isNode, isScalar, LineCounter, parseDocument, visit, type YAMLError } from 'yaml'
+import { messageOf } from '../errors'
 
 /**
  * YAML text → a plain value, or errors that each name the file (and the line and column
@@ -70,7 +71,7 @@ export function parseYaml (text: string, source: string): YamlResult {
   } catch (error) {
     // visit and toJS recurse too; toJS also throws on an alias bomb, an alias before its
     // anchor and a merge of a scalar.
-    const message = error instanceof Error ? error.message : String(error)
+    const message = messageOf(error)
     if (message.startsWith('Excessive alias count')) return { ok: false, errors: [`${source}: too many aliases (more than ${MAX_ALIAS_COUNT} nodes expanded through * references)`] }
     if (error instanceof RangeError) return { ok: false, errors: [`${source}: ${TOO_DEEP}`] }
     return { ok: false, errors: [`${source}: ${message}`] }

@@ -95,7 +95,7 @@ function build (config: RedisConfig): RedisConnection {
  * An ioredis client that fails fast: with no offline queue a command on a dead
  * connection is rejected at once instead of waiting for a reconnect; the store bounds
  * each check by `redis.timeout`. Reconnects forever in the background; a password
- * never reaches a log line (only the error's message and code are logged).
+ * never reaches a log line (the logger's `err` keeps only type, message, code and stack).
  */
 export function createRedisClient (config: RedisConfig, options: RedisClientOptions, log: Logger): RedisConnection {
   const client = build(config)
@@ -103,7 +103,7 @@ export function createRedisClient (config: RedisConfig, options: RedisClientOpti
   client.on('close', () => options.onUp?.(false))
   client.on('error', (error: Error) => {
     // ioredis emits an error for every failed reconnect; one line per outage is enough.
-    if (!down) log.error({ err: { message: error.message, code: (error as NodeJS.ErrnoException).code } }, 'redis connection failed')
+    if (!down) log.error({ err: error }, 'redis connection failed')
     down = true
   })
   client.on('ready', () => {
@@ -114,7 +114,7 @@ export function createRedisClient (config: RedisConfig, options: RedisClientOpti
   if (client instanceof Cluster) {
     // A cluster client stays "ready" while one node is down; its nodes say more.
     client.on('node error', (error: Error, node: string) => {
-      log.warn({ err: { message: error.message }, node }, 'redis cluster node error')
+      log.warn({ err: error, node }, 'redis cluster node error')
     })
   }
   return client

@@ -7,7 +7,6 @@
  */
 
 /** The `kind` label of `tollgate_redis_errors_total`. */
-/** The `kind` label of `tollgate_redis_errors_total`. */
 export const STORE_ERROR_KINDS = ['connection', 'timeout', 'circuit_open', 'other'] as const
 export type StoreErrorKind = typeof STORE_ERROR_KINDS[number]
 

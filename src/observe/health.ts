@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { messageOf } from '../errors'
 
 /**
  * Health in the shape of the IETF health-check response draft
@@ -63,7 +64,7 @@ async function withTimeout (component: Component, timeoutMs: number, now: () => 
   try {
     observation = await Promise.race([component.check(), timeout])
   } catch (error) {
-    observation = { status: 'fail', output: error instanceof Error ? error.message : String(error) }
+    observation = { status: 'fail', output: messageOf(error) }
   } finally {
     clearTimeout(timer)
   }

@@ -75,7 +75,7 @@ export class RequestObserver extends LogController {
       decision: decision?.label,
       status,
       ms: Math.round(reply.elapsedTime * 100) / 100,
-      ...(error == null ? {} : { err: error.message })
+      ...(error == null ? {} : { err: error })
     }, 'request')
   }
 }

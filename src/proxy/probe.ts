@@ -1,5 +1,6 @@
 import { connect } from 'node:net'
 import { request } from 'undici'
+import { messageOf } from '../errors'
 
 export interface ProbeResult {
   readonly ok: boolean
@@ -25,7 +26,7 @@ export async function probeUpstream (upstreamUrl: string, path: string | undefin
       await response.body.dump()
       return { ok: response.statusCode < 400, detail: `GET ${path} → ${response.statusCode}` }
     } catch (error) {
-      return { ok: false, detail: `GET ${path}: ${(error as Error).message}` }
+      return { ok: false, detail: `GET ${path}: ${messageOf(error)}` }
     }
   }
   const port = Number(url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : url.port)
