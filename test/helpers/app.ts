@@ -4,6 +4,7 @@ import { buildApp, type App } from '../../src/app'
 import { durationMs, parseConfig, type Config } from '../../src/config'
 import { buildRuntime, openStores } from '../../src/limits'
 import { createLogger, createMetrics, Health, storeMetrics, type Metrics } from '../../src/observe'
+import { waitForRedis } from '../../src/limits/redis-client'
 import { Forwarder } from '../../src/proxy'
 
 export interface InProcess {
@@ -50,7 +51,20 @@ export async function buildTestApp (t: Test, config: Config, log = createLogger(
   const runtime = buildRuntime(config, stores)
   const forwarder = config.upstream === undefined
     ? undefined
-    : new Forwarder({ url: config.upstream.url, timeoutMs: durationMs(config.upstream.timeout) })
+    : new Forwarder({
+      url: config.upstream.url,
+      timeoutMs: durationMs(config.upstream.timeout),
+      // Counted as the CLI counts them (src/server-parts.ts openUpstream).
+      onResponse: (statusClass, seconds) => {
+        metrics.upstreamRequests.inc({ status_class: statusClass })
+        metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
+      }
+    })
+  // The CLI opens the proxy port once Redis answers: a first check before would be `degraded`.
+  if (stores.redis !== undefined && !await waitForRedis(stores.redis, 10_000, log)) {
+    await stores.close()
+    throw new Error('redis did not answer within 10 s')
+  }
   const app = await buildApp({
     log,
     metrics,
