@@ -31,15 +31,11 @@ const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'error'] as const
 /** `tollgate_redis_circuit_state`: 0 closed (normal), 1 half-open (probing), 2 open. */
 const CIRCUIT_STATE_VALUES: Record<CircuitState, number> = { closed: 0, half_open: 1, open: 2 }
 
-export type Metrics = ReturnType<typeof createMetrics>
+type Registers = Array<Registry<RegistryContentType>>
 
-export function createMetrics (build: { version: string }) {
-  const registry = new Registry<RegistryContentType>()
-  const registers = [registry]
-  collectDefaultMetrics({ register: registry, prefix: 'tollgate_' })
-
-  const metrics = {
-    registry,
+/** Every answered request, on each listener. */
+function httpMetrics (registers: Registers) {
+  return {
     httpRequests: new Counter({
       name: 'tollgate_http_requests_total',
       help: 'HTTP requests answered, by listener (proxy|admin|decision|grpc), method, route rule and status code.',
@@ -52,7 +48,13 @@ export function createMetrics (build: { version: string }) {
       labelNames: ['listener', 'method', 'route', 'status_code'] as const,
       buckets: LATENCY_BUCKETS,
       registers
-    }),
+    })
+  }
+}
+
+/** What the limiter decided, and how long the store took. */
+function limiterMetrics (registers: Registers) {
+  return {
     decisions: new Counter({
       name: 'tollgate_ratelimit_decisions_total',
       help: `Rate-limit decisions by client, plan and decision (${DECISIONS.join('|')}).`,
@@ -64,7 +66,13 @@ export function createMetrics (build: { version: string }) {
       help: 'Time of one rate-limit check against the store (the Redis round trip).',
       buckets: CHECK_BUCKETS,
       registers
-    }),
+    })
+  }
+}
+
+/** The app behind the proxy; every status class exists from the start. */
+function upstreamMetrics (registers: Registers) {
+  const metrics = {
     upstreamRequests: new Counter({
       name: 'tollgate_upstream_requests_total',
       help: 'Requests forwarded to the upstream app, by response status class (error: no response).',
@@ -82,7 +90,15 @@ export function createMetrics (build: { version: string }) {
       name: 'tollgate_upstream_up',
       help: '1 when the periodic upstream check succeeded, else 0.',
       registers
-    }),
+    })
+  }
+  for (const statusClass of STATUS_CLASSES) metrics.upstreamRequests.inc({ status_class: statusClass }, 0)
+  return metrics
+}
+
+/** The Redis store: connection, failures by kind (each from the start), circuit. */
+function redisMetrics (registers: Registers) {
+  const metrics = {
     redisUp: new Gauge({
       name: 'tollgate_redis_up',
       help: '1 while the Redis connection is ready, else 0 (also 0 with no Redis configured).',
@@ -98,7 +114,15 @@ export function createMetrics (build: { version: string }) {
       name: 'tollgate_redis_circuit_state',
       help: 'Circuit breaker in front of Redis: 0 closed, 1 half-open, 2 open.',
       registers
-    }),
+    })
+  }
+  for (const kind of STORE_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
+  return metrics
+}
+
+/** Config loads and reloads; every applied result exists from the start. */
+function configMetrics (registers: Registers) {
+  const metrics = {
     configReloads: new Counter({
       name: 'tollgate_config_reloads_total',
       help: `Config reload attempts by result (${APPLIED_RELOAD_RESULTS.join('|')}).`,
@@ -120,7 +144,15 @@ export function createMetrics (build: { version: string }) {
       help: 'Always 1; the hash label names the config in force.',
       labelNames: ['hash'] as const,
       registers
-    }),
+    })
+  }
+  for (const result of APPLIED_RELOAD_RESULTS) metrics.configReloads.inc({ result }, 0)
+  return metrics
+}
+
+/** The operator's changes (each kind from the start) and the build. */
+function processMetrics (registers: Registers) {
+  const metrics = {
     adminChanges: new Counter({
       name: 'tollgate_admin_changes_total',
       help: 'Changes made on this replica by kind (reload|override|ban): the audit trail, as a rate.',
@@ -134,12 +166,27 @@ export function createMetrics (build: { version: string }) {
       registers
     })
   }
-
-  metrics.buildInfo.set({ version: build.version, node_version: process.version }, 1)
-  for (const result of APPLIED_RELOAD_RESULTS) metrics.configReloads.inc({ result }, 0)
-  for (const statusClass of STATUS_CLASSES) metrics.upstreamRequests.inc({ status_class: statusClass }, 0)
-  for (const kind of STORE_ERROR_KINDS) metrics.redisErrors.inc({ kind }, 0)
   for (const kind of CHANGE_KINDS) metrics.adminChanges.inc({ kind }, 0)
+  return metrics
+}
+
+export type Metrics = ReturnType<typeof createMetrics>
+
+/** The groups in this order: it is the order of the `/metrics` text. */
+export function createMetrics (build: { version: string }) {
+  const registry = new Registry<RegistryContentType>()
+  const registers = [registry]
+  collectDefaultMetrics({ register: registry, prefix: 'tollgate_' })
+  const metrics = {
+    registry,
+    ...httpMetrics(registers),
+    ...limiterMetrics(registers),
+    ...upstreamMetrics(registers),
+    ...redisMetrics(registers),
+    ...configMetrics(registers),
+    ...processMetrics(registers)
+  }
+  metrics.buildInfo.set({ version: build.version, node_version: process.version }, 1)
   return metrics
 }
 

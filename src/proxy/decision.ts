@@ -1,17 +1,16 @@
 import { isIP } from 'node:net'
 import { Type, type Static } from '@sinclair/typebox'
 import Ajv from 'ajv'
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import { MAX_AMOUNT } from '../config'
 import type { Decision, Identity, Runtime } from '../limits'
-import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '../observe'
+import type { Logger, Metrics } from '../observe'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { setRateLimitHeaders } from './headers'
-import { acceptEveryMethod } from './methods'
+import { buildListenerApp } from './listener-app'
 import { AUTHORIZE_PATH, originalRequest } from './original'
-import { clientErrorHandler, refuseTunnels } from './protocol'
 import { refusalError } from './refusal'
 
 export interface DecisionDeps {
@@ -47,19 +46,11 @@ const strict = new Ajv({ allErrors: false, useDefaults: true, coerceTypes: false
 
 const NOT_FOUND = 'No such endpoint: the decision API serves /v1/authorize (any method) and POST /v1/check.'
 
-function describe (request: FastifyRequest): RequestFacts {
-  return request.tollgate?.facts() ?? { route: 'default' }
-}
-
 /** Fastify's own errors (a body it cannot parse, a schema it does not match) in our shape. */
 function asTollgateError (error: FastifyError): TollgateError {
   const status = error.statusCode ?? 500
   if (status === 413) return new TollgateError('payload_too_large')
   return status < 500 ? new TollgateError('bad_request', {}, error.message) : new TollgateError('internal_error')
-}
-
-function sendBadRequest (reply: FastifyReply): void {
-  void reply.code(400).send(new TollgateError('bad_request').body())
 }
 
 function setIdentityHeaders (reply: FastifyReply, identity: Identity | undefined): void {
@@ -75,28 +66,7 @@ function setIdentityHeaders (reply: FastifyReply, identity: Identity | undefined
  * is forwarded, and no body of `/v1/authorize` is ever read.
  */
 export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstance> {
-  const observer = new RequestObserver({
-    listener: 'decision',
-    metrics: deps.metrics,
-    describe,
-    log: deps.log,
-    accessLog: () => deps.currentRuntime().config.access_log
-  })
-  const app = Fastify({
-    loggerInstance: deps.log as FastifyBaseLogger,
-    logController: observer,
-    return503OnClosing: true,
-    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
-    frameworkErrors: (_error, request, reply) => {
-      request.tollgate = new RequestContext(deps.currentRuntime(), undefined, undefined)
-      reply.raw.once('finish', () => { observer.requestCompleted(null, request, reply) })
-      sendBadRequest(reply)
-    },
-    clientErrorHandler: clientErrorHandler({ listener: 'decision', metrics: deps.metrics, log: deps.log })
-  })
-  refuseTunnels(app, { listener: 'decision', metrics: deps.metrics, log: deps.log })
-  // Envoy asks with the original method, whatever it is.
-  acceptEveryMethod(app)
+  const { app } = buildListenerApp({ ...deps, listener: 'decision' })
   app.decorateRequest('tollgate', null)
 
   app.setNotFoundHandler(async (request, reply) => {
@@ -114,15 +84,10 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
     const status = refusal.code === 'rate_limited' ? request.tollgate.runtime.config.decision.deny_status : refusal.statusCode
     return reply.code(status).send(refusal.body())
   })
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    if (deps.draining()) reply.header('connection', 'close')
-    done(null, payload)
-  })
 
   // What a gateway sends along (Envoy with `with_request_body`), or any body to a path
-  // that is not an endpoint, is never read: only POST /v1/check parses one.
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
+  // that is not an endpoint, is never read (buildListenerApp parses none): only
+  // POST /v1/check parses one.
   registerAuthorize(app, deps)
 
   await app.register(async (scope) => {

@@ -1,14 +1,12 @@
-import Fastify, { type FastifyError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import { rateLimitFields, type Runtime } from '../limits'
-import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '../observe'
-import { RequestContext } from './context'
+import type { Logger, Metrics } from '../observe'
 import { registerEnforcement } from './enforce'
 import type { Forwarder, UpstreamResponse } from './forward'
 import { responseHead, setRateLimitHeaders } from './headers'
-import { acceptEveryMethod } from './methods'
+import { buildListenerApp } from './listener-app'
 import { HTTP_SERVER_OPTIONS, reportDroppedConnections } from './listener'
-import { clientErrorHandler, refuseTunnels } from './protocol'
 import { acceptUpgrades, isUpgrade, splice } from './upgrade'
 
 export { Forwarder, type UpstreamOptions } from './forward'
@@ -25,10 +23,6 @@ export interface ProxyDeps {
   readonly forwarder: Forwarder
   /** True once shutdown began: responses then carry `connection: close`. */
   readonly draining: () => boolean
-}
-
-function describe (request: FastifyRequest): RequestFacts {
-  return request.tollgate?.facts() ?? { route: 'default' }
 }
 
 /** The app's answer, with our rate-limit headers. */
@@ -52,38 +46,18 @@ function sendError (error: TollgateError, request: FastifyRequest, reply: Fastif
  * buffered, and a refused one is answered before its body is read).
  */
 export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
-  const observer = new RequestObserver({
+  const { app: proxy, observer } = buildListenerApp({
+    ...deps,
     listener: 'proxy',
-    metrics: deps.metrics,
-    describe,
-    log: deps.log,
-    accessLog: () => deps.currentRuntime().config.access_log
-  })
-  const proxy = Fastify({
-    loggerInstance: deps.log as FastifyBaseLogger,
-    logController: observer,
     // Limits on a client's headers are Node's (16 KiB, 431); a body is never read here.
     bodyLimit: Number.MAX_SAFE_INTEGER,
-    return503OnClosing: true,
     // Timeouts and the connection cap come from `server:` (applyServerSettings).
     http: HTTP_SERVER_OPTIONS,
-    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 1000 },
-    // A path the router cannot decode (`/%zz`) reaches no hook, route or error handler;
-    // Fastify would answer it in its own shape.
-    frameworkErrors: (_error, request, reply) => {
-      // No target: counted as `route="malformed"`, like the paths the hook refuses.
-      request.tollgate = new RequestContext(deps.currentRuntime(), undefined, undefined)
-      // Fastify reports only routed requests to the observer, and this one ends before routing.
-      reply.raw.once('finish', () => { observer.requestCompleted(null, request, reply) })
-      sendError(new TollgateError('bad_request'), request, reply)
-    },
-    clientErrorHandler: clientErrorHandler({ listener: 'proxy', metrics: deps.metrics, log: deps.log })
+    // An upgrade request that is answered without switching ends its connection (a
+    // forwarded response is written past Fastify: responseHead says it there).
+    closesConnection: (request) => isUpgrade(request.raw)
   })
-  refuseTunnels(proxy, { listener: 'proxy', metrics: deps.metrics, log: deps.log })
   reportDroppedConnections(proxy.server, deps.log)
-  proxy.removeAllContentTypeParsers()
-  proxy.addContentTypeParser('*', (_request, _payload, done) => { done(null) })
-  acceptEveryMethod(proxy)
 
   proxy.setErrorHandler((error: FastifyError | TollgateError, request, reply) => {
     if (error instanceof TollgateError) return sendError(error, request, reply)
@@ -93,14 +67,6 @@ export async function buildProxy (deps: ProxyDeps): Promise<FastifyInstance> {
     return sendError(new TollgateError('internal_error'), request, reply)
   })
 
-  // A client on a keep-alive connection must learn we are leaving, or the drain waits
-  // for its socket until the keep-alive timeout (a forwarded response is written past
-  // Fastify: responseHead says it there).
-  // An upgrade request that is answered without switching ends its connection too.
-  proxy.addHook('onSend', (request, reply, payload, done) => {
-    if (deps.draining() || isUpgrade(request.raw)) reply.header('connection', 'close')
-    done(null, payload)
-  })
   acceptUpgrades(proxy)
 
   registerEnforcement(proxy, deps.currentRuntime)

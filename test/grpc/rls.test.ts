@@ -1,13 +1,12 @@
 import t, { type Test } from 'tap'
-import { startTollgate, type Tollgate } from '../helpers/child'
-import { get } from '../helpers/http'
-import { descriptor, grpcAddressOf, rlsClient, type RlsClient } from './client'
+import { GrpcServer } from '../../src/grpc'
+import { buildTestApp, capturedLog, testConfig } from '../helpers/app'
+import { descriptor, rlsClient, type RlsClient } from './client'
 
-// Envoy's ShouldRateLimit against a real tollgate process (embedded store), through a
-// real grpc-js client on our .proto files.
+// Envoy's ShouldRateLimit against the gRPC server built in process beside the app
+// (embedded store), through a real grpc-js client on our .proto files and a real socket.
 
 const CONFIG = `
-listen: { proxy: 127.0.0.1:0, admin: 127.0.0.1:0, grpc: 127.0.0.1:0 }
 plans:
   anonymous: [ { max: 3, per: 1m } ]
   free: [ { max: 2, per: 1h, algorithm: fixed } ]
@@ -32,11 +31,32 @@ rls:
         shadow: true
 `
 
-// One process for the whole file (a child takes seconds to start on a busy machine):
-// each test uses its own keys and addresses, so none sees another's budget.
-let shared: Promise<{ tollgate: Tollgate, client: RlsClient }> | undefined
-async function start (_t: Test): Promise<{ tollgate: Tollgate, client: RlsClient }> {
-  shared ??= startTollgate(t, { configYaml: CONFIG }).then((tollgate) => ({ tollgate, client: rlsClient(t, grpcAddressOf(tollgate.logs())) }))
+interface Started {
+  readonly client: RlsClient
+  /** The admin port's `/metrics` body. */
+  metricsText(): Promise<string>
+  /** Every log line written so far, as JSON text. */
+  logText(): string
+}
+
+async function boot (): Promise<Started> {
+  const { log, logs } = capturedLog()
+  const { app, metrics, currentRuntime } = await buildTestApp(t, testConfig(CONFIG), log)
+  const grpc = new GrpcServer({ log, metrics, currentRuntime, draining: () => false })
+  t.teardown(async () => { await grpc.close() })
+  const address = await grpc.listen('127.0.0.1:0')
+  return {
+    client: rlsClient(t, address),
+    metricsText: async () => (await app.admin.inject({ url: '/metrics' })).body,
+    logText: () => logs.map((line) => JSON.stringify(line)).join('\n')
+  }
+}
+
+// One server for the whole file: each test uses its own keys and addresses, so none
+// sees another's budget.
+let shared: Promise<Started> | undefined
+async function start (_t: Test): Promise<Started> {
+  shared ??= boot()
   return await shared
 }
 
@@ -115,7 +135,7 @@ t.test('unknown domain, unmatched and unlimited descriptors are OK and spend not
 })
 
 t.test('an unknown or malformed key is refused, named nowhere; bad requests are INVALID_ARGUMENT', async (t) => {
-  const { tollgate, client } = await start(t)
+  const { client, metricsText, logText } = await start(t)
   const bad = await client.should('edge', [descriptor(['api_key', 'not-a-key-of-ours']), descriptor(['remote_address', '10.0.0.2'])])
   t.equal(bad.overall_code, 'OVER_LIMIT')
   t.match(bad.statuses, [{ code: 'OVER_LIMIT' }, { code: 'OK' }])
@@ -129,23 +149,23 @@ t.test('an unknown or malformed key is refused, named nowhere; bad requests are 
   t.equal((await client.fails('edge', Array.from({ length: 65 }, () => descriptor(['remote_address', '1'])))).code, 3)
   t.equal((await client.fails('edge', [descriptor(['remote_address', 'v'.repeat(2000)])])).code, 3)
 
-  const { body } = await get(`${tollgate.adminUrl}/metrics`)
+  const body = await metricsText()
   t.match(body, /tollgate_ratelimit_decisions_total\{client="unknown",plan="none",decision="unauthenticated"\} 2/)
   t.match(body, /tollgate_http_requests_total\{listener="grpc",method="POST",route="\/envoy.service.ratelimit.v3.RateLimitService\/ShouldRateLimit",status_code="400"\} \d+/)
   t.match(body, /tollgate_http_requests_total\{listener="grpc",method="POST",route="\/envoy.service.ratelimit.v3.RateLimitService\/ShouldRateLimit",status_code="429"\} \d+/)
-  t.notMatch(body + tollgate.stdout(), /not-a-key-of-ours/, 'the key is in no metric and no log line')
+  t.notMatch(body + logText(), /not-a-key-of-ours/, 'the key is in no metric and no log line')
 })
 
 t.test('metrics: decisions by client and plan, calls by listener="grpc"', async (t) => {
-  const { tollgate, client } = await start(t)
-  const count = async (pattern: RegExp): Promise<number> => Number(pattern.exec((await get(`${tollgate.adminUrl}/metrics`)).body)?.[1] ?? 0)
+  const { client, metricsText } = await start(t)
+  const count = async (pattern: RegExp): Promise<number> => Number(pattern.exec(await metricsText())?.[1] ?? 0)
   const calls = /tollgate_http_requests_total\{listener="grpc",method="POST",route="\/envoy.service.ratelimit.v3.RateLimitService\/ShouldRateLimit",status_code="200"\} (\d+)/
   const before = await count(calls)
   for (let i = 0; i < 3; i++) await client.should('edge', [descriptor(['api_key', 'metered-key'])])
   await client.should('edge', [descriptor(['remote_address', '10.1.1.1'])])
   t.equal(await count(/tollgate_ratelimit_decisions_total\{client="metered",plan="pro",decision="allowed"\} (\d+)/), 3)
   t.equal(await count(calls) - before, 4)
-  const { body } = await get(`${tollgate.adminUrl}/metrics`)
+  const body = await metricsText()
   t.match(body, /tollgate_ratelimit_decisions_total\{client="anonymous",plan="anonymous",decision="allowed"\} \d+/)
   t.notMatch(body, /10\.1\.1\.1/, 'the address is in no label')
 })

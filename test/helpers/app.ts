@@ -2,8 +2,9 @@ import { Writable } from 'node:stream'
 import type { Test } from 'tap'
 import { buildApp, type App } from '../../src/app'
 import { durationMs, parseConfig, type Config } from '../../src/config'
-import { buildRuntime, openStores } from '../../src/limits'
+import { buildRuntime, openStores, type Runtime } from '../../src/limits'
 import { createLogger, createMetrics, Health, storeMetrics, type Metrics } from '../../src/observe'
+import { waitForRedis } from '../../src/limits/redis-client'
 import { Forwarder } from '../../src/proxy'
 
 export interface InProcess {
@@ -44,13 +45,33 @@ export function testConfig (yaml: string): Config {
  * no listener open; everything is closed at teardown. For `inject` tests, and for tests
  * that listen themselves.
  */
-export async function buildTestApp (t: Test, config: Config, log = createLogger('silent')): Promise<{ app: App, metrics: Metrics }> {
+export interface TestApp {
+  readonly app: App
+  readonly metrics: Metrics
+  /** The runtime the app answers from, for a listener built beside it (the gRPC server). */
+  readonly currentRuntime: () => Runtime
+}
+
+export async function buildTestApp (t: Test, config: Config, log = createLogger('silent')): Promise<TestApp> {
   const metrics = createMetrics({ version: 'test' })
   const stores = openStores(config, log, storeMetrics(metrics))
   const runtime = buildRuntime(config, stores)
   const forwarder = config.upstream === undefined
     ? undefined
-    : new Forwarder({ url: config.upstream.url, timeoutMs: durationMs(config.upstream.timeout) })
+    : new Forwarder({
+      url: config.upstream.url,
+      timeoutMs: durationMs(config.upstream.timeout),
+      // Counted as the CLI counts them (src/server-parts.ts openUpstream).
+      onResponse: (statusClass, seconds) => {
+        metrics.upstreamRequests.inc({ status_class: statusClass })
+        metrics.upstreamDuration.observe({ status_class: statusClass }, seconds)
+      }
+    })
+  // The CLI opens the proxy port once Redis answers: a first check before would be `degraded`.
+  if (stores.redis !== undefined && !await waitForRedis(stores.redis, 10_000, log)) {
+    await stores.close()
+    throw new Error('redis did not answer within 10 s')
+  }
   const app = await buildApp({
     log,
     metrics,
@@ -67,7 +88,7 @@ export async function buildTestApp (t: Test, config: Config, log = createLogger(
     await forwarder?.close()
     await stores.close()
   })
-  return { app, metrics }
+  return { app, metrics, currentRuntime: () => runtime }
 }
 
 /**
