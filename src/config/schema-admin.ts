@@ -42,3 +42,29 @@ export function adminTokens (admin: AdminConfig): ReadonlyArray<{ readonly name:
   if (token === undefined) return []
   return typeof token === 'string' ? [{ name: SINGLE_TOKEN_NAME, token }] : token
 }
+
+/**
+ * What the `admin:` schema cannot say: a name used by two tokens would make the audit
+ * trail's "who" ambiguous, and one token listed twice names two people for one secret.
+ * A token is never quoted, not even in this error. Runs even when the schema failed;
+ * what is malformed is skipped, the schema already named it.
+ */
+export function adminChecks (section: unknown): string[] {
+  if (section === null || typeof section !== 'object' || !('token' in section) || !Array.isArray(section.token)) return []
+  const errors: string[] = []
+  const names = new Set<string>()
+  const tokens = new Set<string>()
+  section.token.forEach((entry: unknown, i) => {
+    if (entry === null || typeof entry !== 'object') return
+    const at = `admin.token[${i}]`
+    if ('name' in entry && typeof entry.name === 'string') {
+      if (names.has(entry.name)) errors.push(`${at}.name: "${entry.name}" is used by another token`)
+      names.add(entry.name)
+    }
+    if ('token' in entry && typeof entry.token === 'string') {
+      if (tokens.has(entry.token)) errors.push(`${at}.token: (value hidden) is the token of another entry: each name needs its own token`)
+      tokens.add(entry.token)
+    }
+  })
+  return errors
+}

@@ -4,6 +4,7 @@ import Ajv, { type ErrorObject } from 'ajv'
 import { listenChecks } from './listen-validate'
 import { redisChecks } from './redis-validate'
 import { rlsChecks } from './rls-validate'
+import { adminChecks } from './schema-admin'
 import { routeChecks } from './route-validate'
 import { durationMs } from './bounds'
 import { formatPath } from './error-path'
@@ -184,6 +185,7 @@ function crossChecks (document: unknown): string[] {
   errors.push(...rlsChecks(document, plans))
   errors.push(...serverChecks(document.server))
   errors.push(...redisChecks(document.redis))
+  errors.push(...adminChecks(document.admin))
   return errors
 }
 

@@ -1,7 +1,8 @@
 import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js'
 import type { Runtime } from '../limits'
 import type { Logger, Metrics } from '../observe'
-import { InvalidRequest, shouldRateLimit } from './decide'
+import { InvalidRequest } from './bounds'
+import { shouldRateLimit } from './decide'
 import { HEALTH_CHECK, HEALTH_SERVICE, loadProtos, RLS_SERVICE, SHOULD_RATE_LIMIT, type RateLimitRequest, type RateLimitResponse } from './proto'
 
 export interface GrpcDeps {
