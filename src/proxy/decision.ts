@@ -6,6 +6,7 @@ import { TollgateError } from '../errors'
 import { MAX_AMOUNT } from '../config'
 import type { Decision, Identity, Runtime } from '../limits'
 import { RequestObserver, type Logger, type Metrics, type RequestFacts } from '../observe'
+import { activeTracing } from '../observe/tracing'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { setRateLimitHeaders } from './headers'
@@ -134,6 +135,11 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
   return app
 }
 
+/** A 401, 403 or 429 is the decision, not a failure of it. */
+function isRefusal (error: unknown): boolean {
+  return error instanceof TollgateError && error.statusCode < 500
+}
+
 /** `/v1/authorize` and below, any method: a gateway asks about the request it holds. */
 function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -159,8 +165,13 @@ function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
     setIdentityHeaders(reply, identity)
     return await reply.code(200).send()
   }
-  app.all(AUTHORIZE_PATH, authorize)
-  app.all(`${AUTHORIZE_PATH}/*`, authorize)
+  const traced = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const tracing = activeTracing()
+    if (tracing === undefined) return await authorize(request, reply)
+    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await authorize(request, reply), isRefusal)
+  }
+  app.all(AUTHORIZE_PATH, traced)
+  app.all(`${AUTHORIZE_PATH}/*`, traced)
 }
 
 /** `POST /v1/check`: an app asks, in JSON, about a request it describes. */

@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
+import { activeTracing } from '../observe/tracing'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { refusalError } from './refusal'
@@ -34,21 +35,39 @@ export function registerEnforcement (proxy: FastifyInstance, currentRuntime: () 
       done(new TollgateError('bad_request', {}, notTunnelled))
       return
     }
-    const { context, refusal } = admit(runtime, {
-      method: request.method,
-      target: request.url,
-      headers: request.headers,
-      identify: () => runtime.identify(request.raw)
-    })
-    request.tollgate = context
-    const { identity, limits } = context
-    if (refusal !== undefined || identity === undefined || limits === undefined) {
-      done(refusal)
+    const tracing = activeTracing()
+    // Off: no span, no wrapper, nothing but this one check.
+    if (tracing !== undefined) {
+      const span = tracing.startCheck(request.headers)
+      const traced = (error?: Error): void => { tracing.endCheck(span, request.tollgate?.facts(), isFailure(error) ? error : undefined); done(error) }
+      decide(runtime, request, traced)
       return
     }
-    runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1).then((decision) => {
-      context.decision = decision
-      done(decision.refusal === undefined ? undefined : refusalError(decision))
-    }, done)
+    decide(runtime, request, done)
   })
+}
+
+/** A refusal (401, 429, 503 overloaded, ...) is a decision; anything else is a failure. */
+function isFailure (error: Error | undefined): error is Error {
+  return error !== undefined && !(error instanceof TollgateError)
+}
+
+/** Steps 2 to 4 for one request: `done` hears the refusal, if any. */
+function decide (runtime: Runtime, request: FastifyRequest, done: (error?: Error) => void): void {
+  const { context, refusal } = admit(runtime, {
+    method: request.method,
+    target: request.url,
+    headers: request.headers,
+    identify: () => runtime.identify(request.raw)
+  })
+  request.tollgate = context
+  const { identity, limits } = context
+  if (refusal !== undefined || identity === undefined || limits === undefined) {
+    done(refusal)
+    return
+  }
+  runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1).then((decision) => {
+    context.decision = decision
+    done(decision.refusal === undefined ? undefined : refusalError(decision))
+  }, done)
 }
