@@ -39,5 +39,7 @@ export function startTracing (env: Env, log: Logger): Tracing | undefined {
   const exporter = kind === 'console' ? new (require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace')).ConsoleSpanExporter() : otlpExporter(env, log)
   if (exporter === undefined) return undefined
   log.info({ exporter: kind }, 'traces on')
-  return enableTracing(exporter, true)
+  // The SDK 3.x no longer reads OTEL_BSP_SCHEDULE_DELAY itself.
+  const delay = Number(env.OTEL_BSP_SCHEDULE_DELAY)
+  return enableTracing(exporter, { scheduledDelayMillis: Number.isFinite(delay) && delay > 0 ? delay : undefined })
 }

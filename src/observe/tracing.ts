@@ -23,14 +23,14 @@ export class Tracing {
   readonly #provider: TracerProvider
   readonly #propagator: TextMapPropagator
 
-  /** `batch: false` exports each span as it ends (tests); true batches (production). */
-  constructor (exporter: SpanExporter, batch: boolean) {
+  /** `batch: false` exports each span as it ends (tests); otherwise batched, every `scheduledDelayMillis` (default 5 s). */
+  constructor (exporter: SpanExporter, batch: false | { readonly scheduledDelayMillis?: number }) {
     const api = require('@opentelemetry/api') as Api
     const sdk = require('@opentelemetry/sdk-trace') as typeof import('@opentelemetry/sdk-trace')
     const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core')
     const resources = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources')
     this.#api = api
-    const processor = batch ? new sdk.BatchSpanProcessor({ exporter }) : new sdk.SimpleSpanProcessor({ exporter })
+    const processor = batch !== false ? new sdk.BatchSpanProcessor({ exporter, scheduledDelayMillis: batch.scheduledDelayMillis }) : new sdk.SimpleSpanProcessor({ exporter })
     // OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES still win: the env detector reads them.
     const resource = resources.resourceFromAttributes({ 'service.name': 'tollgate' }).merge(resources.detectResources({ detectors: [resources.envDetector] }))
     this.#provider = new sdk.TracerProvider({ resource, spanProcessors: [processor] })
@@ -117,7 +117,7 @@ export function activeTracing (): Tracing | undefined {
 }
 
 /** Turns tracing on with this exporter (tests, and `startTracing`). */
-export function enableTracing (exporter: SpanExporter, batch: boolean): Tracing {
+export function enableTracing (exporter: SpanExporter, batch: ConstructorParameters<typeof Tracing>[1]): Tracing {
   active = new Tracing(exporter, batch)
   return active
 }
