@@ -77,3 +77,20 @@ t.test('upstream down: the forward span ends with status ERROR, the check span i
   t.equal(named('tollgate.check')[0]?.attributes['tollgate.decision'], 'allowed')
   t.notOk(forward?.parentSpanContext, 'no traceparent in: a root span')
 })
+
+t.test('decision API: GET /v1/authorize gets a check span under the gateway\'s traceparent, and no forward span', async (t) => {
+  exporter.reset()
+  const tollgate = await inProcess(t, `
+plans: { free: [ { max: 1, per: 1m } ] }
+keys: [ { name: acme, key: ${KEY}, plan: free } ]`)
+  const ask = async (): Promise<number> => (await get(`${tollgate.proxyUrl}/v1/authorize`, {
+    'x-original-method': 'GET', 'x-original-uri': '/orders', 'x-api-key': KEY, traceparent: TRACEPARENT
+  })).status
+  t.same([await ask(), await ask()], [200, 429])
+  await settled()
+  const checks = named('tollgate.check')
+  t.same(checks.map((span) => span.attributes['tollgate.decision']), ['allowed', 'limited'])
+  t.ok(checks.every((span) => span.spanContext().traceId === TRACE_ID && span.parentSpanContext?.spanId === CLIENT_SPAN), 'children of the gateway\'s span')
+  t.same(checks.map((span) => span.status.code), [0, 0], 'a 429 is a decision, not an error')
+  t.equal(named('tollgate.forward').length, 0)
+})
