@@ -58,6 +58,16 @@ function decodeSpans (body: Buffer): ReceivedSpan[] {
   return spans
 }
 
+interface JsonRequest { resourceSpans?: Array<{ scopeSpans?: Array<{ spans?: ReceivedSpan[] }> }> }
+
+/** OTLP/JSON: the same tree, ids as hex strings. */
+function jsonSpans (data: Buffer): ReceivedSpan[] {
+  const request = JSON.parse(data.toString('utf8')) as JsonRequest
+  return (request.resourceSpans ?? []).flatMap((r) => (r.scopeSpans ?? []).flatMap((s) => (s.spans ?? []).map((span) => ({
+    traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, name: span.name
+  }))))
+}
+
 async function body (req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of req) chunks.push(chunk as Buffer)
@@ -70,7 +80,7 @@ async function startReceiver (t: Test): Promise<{ url: string, spans: ReceivedSp
   const server = createServer((req, res) => {
     void body(req).then((data) => {
       posts.push({ path: req.url ?? '', type: req.headers['content-type'] ?? '' })
-      spans.push(...decodeSpans(data))
+      spans.push(...(req.headers['content-type'] === 'application/json' ? jsonSpans(data) : decodeSpans(data)))
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
     })
   })
@@ -108,6 +118,19 @@ t.test('OTEL_EXPORTER_OTLP_ENDPOINT: a request arrives at the receiver as protob
     t.equal(span.parentSpanId, '00f067aa0ba902b7', `${span.name}: the client's span is its parent`)
   }
   t.same(receiver.posts[0], { path: '/v1/traces', type: 'application/x-protobuf' })
+})
+
+t.test('OTEL_EXPORTER_OTLP_PROTOCOL=http/json: the same spans, as OTLP/JSON', async (t) => {
+  const receiver = await startReceiver(t)
+  const upstream = await startUpstream(t)
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100' }
+  const tollgate = await startTollgate(t, { configYaml: config(upstream.url), env })
+  t.equal((await get(`${tollgate.proxyUrl}/j`, { 'x-api-key': 'acme-key', traceparent: TRACEPARENT })).status, 200)
+  await until('two spans', () => receiver.spans.length >= 2, 10_000)
+  t.same(receiver.posts[0], { path: '/v1/traces', type: 'application/json' })
+  t.same(receiver.spans.map((span) => [span.name, span.traceId, span.parentSpanId]).sort(), [
+    ['tollgate.check', TRACE_ID, '00f067aa0ba902b7'], ['tollgate.forward', TRACE_ID, '00f067aa0ba902b7']
+  ])
 })
 
 t.test('SIGTERM flushes the spans of a request sent just before it (the batch delay is 60 s)', async (t) => {
