@@ -176,7 +176,7 @@ function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
 
 /** `POST /v1/check`: an app asks, in JSON, about a request it describes. */
 function registerCheck (app: FastifyInstance, deps: DecisionDeps): void {
-  app.post<{ Body: CheckBody }>('/v1/check', { schema: { body: CheckBodySchema }, validatorCompiler: ({ schema }) => strict.compile(schema) }, async (request) => {
+  const check = async (request: FastifyRequest<{ Body: CheckBody }>): Promise<object> => {
     const runtime = deps.currentRuntime()
     request.tollgate = new RequestContext(runtime, undefined, undefined)
     const { key, ip, method, path, cost, dry_run: dryRun } = request.body
@@ -197,6 +197,11 @@ function registerCheck (app: FastifyInstance, deps: DecisionDeps): void {
     // A dry run is no request: it is not counted as a decision.
     if (!dryRun) context.decision = decision
     return checkAnswer(identity, limits.windows, decision)
+  }
+  app.post<{ Body: CheckBody }>('/v1/check', { schema: { body: CheckBodySchema }, validatorCompiler: ({ schema }) => strict.compile(schema) }, async (request) => {
+    const tracing = activeTracing()
+    if (tracing === undefined) return await check(request)
+    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await check(request), isRefusal)
   })
 }
 

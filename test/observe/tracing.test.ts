@@ -2,7 +2,7 @@ import t from 'tap'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace'
 import { enableTracing, stopTracing } from '../../src/observe/tracing'
 import { inProcess } from '../helpers/app'
-import { get } from '../helpers/http'
+import { get, postJson } from '../helpers/http'
 import { deadPort, startUpstream } from '../helpers/upstream'
 
 // Tracing on, in this process: spans go to an in-memory exporter, one by one as they end.
@@ -105,4 +105,19 @@ t.test('a client that leaves mid-forward ends the forward span, marked client_cl
   const [forward] = named('tollgate.forward')
   t.equal(forward?.attributes['tollgate.client_closed'], true)
   t.equal(forward?.attributes['http.response.status_code'], undefined, 'the app had not answered')
+})
+
+t.test('decision API: POST /v1/check gets a check span; the key in its body appears in no span', async (t) => {
+  exporter.reset()
+  const tollgate = await inProcess(t, `
+plans: { free: [ { max: 1, per: 1m } ] }
+keys: [ { name: acme, key: ${KEY}, plan: free } ]`)
+  const ask = async (): Promise<number> => (await postJson(`${tollgate.proxyUrl}/v1/check`, { key: KEY, method: 'GET', path: '/orders' }, { traceparent: TRACEPARENT })).status
+  t.same([await ask(), await ask()], [200, 200], 'a refusal is still a 200 answer')
+  await settled()
+  const checks = named('tollgate.check')
+  t.same(checks.map((span) => [span.attributes['tollgate.decision'], span.attributes['tollgate.client'], span.parentSpanContext?.spanId]), [
+    ['allowed', 'acme', CLIENT_SPAN], ['limited', 'acme', CLIENT_SPAN]
+  ])
+  t.notOk(JSON.stringify(checks.map((span) => span.attributes)).includes(KEY), 'no key')
 })
