@@ -85,7 +85,7 @@ export class Tracing {
     const parent = this.#parentOf(headers)
     const span = this.#tracer.startSpan('tollgate.forward', {
       kind: this.#api.SpanKind.CLIENT,
-      attributes: { 'http.request.method': method, 'server.address': upstream.hostname, 'server.port': Number(upstream.port === '' ? 80 : upstream.port) }
+      attributes: { 'http.request.method': method, 'server.address': upstream.hostname, 'server.port': portOf(upstream) }
     }, parent)
     const outgoing: Record<string, string> = {}
     this.#propagator.inject(this.#api.trace.setSpan(parent, span), outgoing, this.#api.defaultTextMapSetter)
@@ -107,6 +107,12 @@ export class Tracing {
     await Promise.race([this.#provider.shutdown().catch(() => {}), bounded])
     clearTimeout(timer)
   }
+}
+
+/** The URL's port, or its scheme's default (the URL leaves it empty then). */
+function portOf (url: URL): number {
+  if (url.port !== '') return Number(url.port)
+  return url.protocol === 'https:' ? 443 : 80
 }
 
 let active: Tracing | undefined
