@@ -16,6 +16,7 @@ import { upgradeRefusal } from './upgrade'
  * 3. decide: the limiter's one multi-window check (a remembered refusal, or one store
  *    call), kept on the request context for the headers, the metrics and the log;
  * 4. refuse (429, 503) through the error handler, or let the route forward.
+ * With traces on, steps 2 to 4 run inside a `tollgate.check` span (observe/tracing.ts).
  */
 export function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): void {
   proxy.decorateRequest('tollgate', null)
