@@ -50,6 +50,7 @@ export const ROWS: readonly Row[] = [
   { id: 'nginx', label: 'nginx proxy + limit_req', system: 'nginx', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'allowed', label: 'tollgate allowed (Redis)', system: 'tollgate', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'allowed-nolog', label: 'tollgate allowed (Redis), access_log: false', system: 'tollgate-nolog', keys: 'spread', expect: 200, load: 'saturate', optional: true },
+  { id: 'allowed-traced', label: 'tollgate allowed (Redis), traces on (OTLP/HTTP to a local sink)', system: 'tollgate-traced', keys: 'spread', expect: 200, load: 'saturate', optional: true },
   { id: 'allowed-memory', label: 'tollgate allowed (embedded store)', system: 'tollgate-memory', keys: 'spread', expect: 200, load: 'saturate' },
   { id: 'refused', label: 'tollgate refused (1 key, 429)', system: 'tollgate', keys: 'refused', expect: 429, load: 'saturate' },
   { id: 'decision', label: 'tollgate decision API (Redis)', system: 'tollgate-decision', keys: 'spread', expect: 200, load: 'saturate', asks: 'decision' },

@@ -36,7 +36,7 @@ interface System {
   start: (ctx: BenchContext, base: Base) => Promise<Target | string>
 }
 
-export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-nolog' | 'tollgate-memory' |
+export type SystemId = 'direct' | 'peer' | 'nginx' | 'tollgate' | 'tollgate-nolog' | 'tollgate-memory' | 'tollgate-traced' |
   'tollgate-decision' | 'peer-decision' | 'tollgate-grpc' | 'nginx-auth' | 'reference-undici' | 'reference-reply-from'
 
 /** A bench/*.ts helper in its own process; resolves once it prints `LISTENING <port>`. */
@@ -48,7 +48,7 @@ async function startHelper (ctx: BenchContext, file: string, args: string[]): Pr
   return { child, url: `http://127.0.0.1:${match[1] ?? ''}` }
 }
 
-export async function startTollgate (ctx: BenchContext, name: string, yaml: string, nodeFlags: string[] = []): Promise<Target & { child: Child, admin: string, grpc: string | undefined }> {
+export async function startTollgate (ctx: BenchContext, name: string, yaml: string, nodeFlags: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Target & { child: Child, admin: string, grpc: string | undefined }> {
   const dir = join(ctx.tmp, name)
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'config.yml'), yaml)
@@ -61,6 +61,7 @@ export async function startTollgate (ctx: BenchContext, name: string, yaml: stri
     // The access log is part of the real cost; it goes to a file, never through the bench process.
     child = ctx.procs.start(name, process.execPath, [...nodeFlags, join(REPO_ROOT, 'bin', 'tollgate.js'), '--config', join(dir, 'config.yml')], {
       cwd: dir,
+      env,
       stdio: ['ignore', out, err]
     })
   } finally {
@@ -113,6 +114,14 @@ export const SYSTEMS: Record<SystemId, System> = {
   tollgate: { start: async (ctx, base) => await startTollgateRedis(ctx, base) },
   // What the access log costs: the same tollgate with `access_log: false`.
   'tollgate-nolog': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-nolog', tollgateConfig(base.upstreamUrl, base.redis.url, base.keys, { extra: ['access_log: false'] })) },
+  // What tracing on costs: the same tollgate exporting OTLP/HTTP to a sink that answers 200.
+  'tollgate-traced': {
+    start: async (ctx, base) => {
+      const sink = await startHelper(ctx, 'otlp-sink.ts', [])
+      const env = { ...process.env, OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url }
+      return await startTollgate(ctx, 'tollgate-traced', tollgateConfig(base.upstreamUrl, base.redis.url, base.keys), [], env)
+    }
+  },
   'tollgate-memory': { start: async (ctx, base) => await startTollgate(ctx, 'tollgate-memory', tollgateConfig(base.upstreamUrl, undefined, base.keys)) },
   'reference-undici': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'reference-undici.ts', [base.upstreamUrl])) },
   'reference-reply-from': { start: async (ctx, base) => proxyOf(await startHelper(ctx, 'reference-reply-from.ts', [base.upstreamUrl])) }

@@ -6,6 +6,8 @@ import type { GrpcServer } from './grpc'
 import { Draining, Signals } from './lifecycle'
 import { REDIS_START_WAIT_MS } from './limits'
 import * as observe from './observe'
+import { stopTracing } from './observe/tracing'
+import { startTracing } from './observe/tracing-env'
 import { applyServerSettings } from './proxy'
 import { healthOf, openLive, openUpstream, shutdownOf, type Live } from './server-parts'
 
@@ -99,6 +101,8 @@ export async function start (options: StartOptions): Promise<Started> {
   const log = observe.createLogger(config.log_level, options.logTo)
   for (const warning of warnings) log.warn(warning)
   const metrics = observe.createMetrics({ version: options.version })
+  // Before the listeners: the hot path reads it per request. Off unless OTEL_ asks.
+  const tracing = startTracing(options.env, log)
   const live = await openLive(options, log, metrics)
   // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
   let redisAnswered = !live.state.usesRedis
@@ -152,6 +156,8 @@ export async function start (options: StartOptions): Promise<Started> {
     grpc?.cutAll()
     await Promise.allSettled([app.proxy.close(), app.decision?.close(), forwarder?.close()])
     await live.state.close()
+    // The spans of the drained requests, bounded (FLUSH_TIMEOUT_MS): a dead collector never holds the exit.
+    if (tracing !== undefined) await stopTracing()
     // Last, so /metrics and /health/* answer to the end.
     await app.admin.close()
   })

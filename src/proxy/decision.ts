@@ -6,6 +6,7 @@ import { TollgateError } from '../errors'
 import { MAX_AMOUNT } from '../config'
 import type { Decision, Identity, Runtime } from '../limits'
 import type { Logger, Metrics } from '../observe'
+import { activeTracing } from '../observe/tracing'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { setRateLimitHeaders } from './headers'
@@ -99,6 +100,11 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
   return app
 }
 
+/** A 401, 403 or 429 is the decision, not a failure of it. */
+function isRefusal (error: unknown): boolean {
+  return error instanceof TollgateError && error.statusCode < 500
+}
+
 /** `/v1/authorize` and below, any method: a gateway asks about the request it holds. */
 function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -124,13 +130,18 @@ function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
     setIdentityHeaders(reply, identity)
     return await reply.code(200).send()
   }
-  app.all(AUTHORIZE_PATH, authorize)
-  app.all(`${AUTHORIZE_PATH}/*`, authorize)
+  const traced = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const tracing = activeTracing()
+    if (tracing === undefined) return await authorize(request, reply)
+    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await authorize(request, reply), isRefusal)
+  }
+  app.all(AUTHORIZE_PATH, traced)
+  app.all(`${AUTHORIZE_PATH}/*`, traced)
 }
 
 /** `POST /v1/check`: an app asks, in JSON, about a request it describes. */
 function registerCheck (app: FastifyInstance, deps: DecisionDeps): void {
-  app.post<{ Body: CheckBody }>('/v1/check', { schema: { body: CheckBodySchema }, validatorCompiler: ({ schema }) => strict.compile(schema) }, async (request) => {
+  const check = async (request: FastifyRequest<{ Body: CheckBody }>): Promise<object> => {
     const runtime = deps.currentRuntime()
     request.tollgate = new RequestContext(runtime, undefined, undefined)
     const { key, ip, method, path, cost, dry_run: dryRun } = request.body
@@ -151,6 +162,11 @@ function registerCheck (app: FastifyInstance, deps: DecisionDeps): void {
     // A dry run is no request: it is not counted as a decision.
     if (!dryRun) context.decision = decision
     return checkAnswer(identity, limits.windows, decision)
+  }
+  app.post<{ Body: CheckBody }>('/v1/check', { schema: { body: CheckBodySchema }, validatorCompiler: ({ schema }) => strict.compile(schema) }, async (request) => {
+    const tracing = activeTracing()
+    if (tracing === undefined) return await check(request)
+    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await check(request), isRefusal)
   })
 }
 

@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
+import { activeTracing } from '../observe/tracing'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { refusalError } from './refusal'
@@ -15,6 +16,7 @@ import { upgradeRefusal } from './upgrade'
  * 3. decide: the limiter's one multi-window check (a remembered refusal, or one store
  *    call), kept on the request context for the headers, the metrics and the log;
  * 4. refuse (429, 503) through the error handler, or let the route forward.
+ * With traces on, steps 2 to 4 run inside a `tollgate.check` span (observe/tracing.ts).
  */
 export function registerEnforcement (proxy: FastifyInstance, currentRuntime: () => Runtime): void {
   proxy.decorateRequest('tollgate', null)
@@ -34,21 +36,39 @@ export function registerEnforcement (proxy: FastifyInstance, currentRuntime: () 
       done(new TollgateError('bad_request', {}, notTunnelled))
       return
     }
-    const { context, refusal } = admit(runtime, {
-      method: request.method,
-      target: request.url,
-      headers: request.headers,
-      identify: () => runtime.identify(request.raw)
-    })
-    request.tollgate = context
-    const { identity, limits } = context
-    if (refusal !== undefined || identity === undefined || limits === undefined) {
-      done(refusal)
+    const tracing = activeTracing()
+    // Off: no span, no wrapper, nothing but this one check.
+    if (tracing !== undefined) {
+      const span = tracing.startCheck(request.headers)
+      const traced = (error?: Error): void => { tracing.endCheck(span, request.tollgate?.facts(), isFailure(error) ? error : undefined); done(error) }
+      decide(runtime, request, traced)
       return
     }
-    runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1).then((decision) => {
-      context.decision = decision
-      done(decision.refusal === undefined ? undefined : refusalError(decision))
-    }, done)
+    decide(runtime, request, done)
   })
+}
+
+/** A refusal (401, 429, 503 overloaded, ...) is a decision; anything else is a failure. */
+function isFailure (error: Error | undefined): error is Error {
+  return error !== undefined && !(error instanceof TollgateError)
+}
+
+/** Steps 2 to 4 for one request: `done` hears the refusal, if any. */
+function decide (runtime: Runtime, request: FastifyRequest, done: (error?: Error) => void): void {
+  const { context, refusal } = admit(runtime, {
+    method: request.method,
+    target: request.url,
+    headers: request.headers,
+    identify: () => runtime.identify(request.raw)
+  })
+  request.tollgate = context
+  const { identity, limits } = context
+  if (refusal !== undefined || identity === undefined || limits === undefined) {
+    done(refusal)
+    return
+  }
+  runtime.limiter.decide(identity.subject, limits, context.rule?.cost ?? 1).then((decision) => {
+    context.decision = decision
+    done(decision.refusal === undefined ? undefined : refusalError(decision))
+  }, done)
 }

@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { TollgateError } from '../errors'
 import { credentialHeaders, type Identity } from '../limits'
+import { activeTracing, type Tracing } from '../observe/tracing'
 import { ReplyWriter } from './reply-writer'
 import { UpgradeClient, type UpgradeAnswer } from './upgrade-client'
 
@@ -123,12 +124,14 @@ export type UpgradeResult = Extract<UpgradeAnswer, { upgraded: true }> | { reado
 export class Forwarder {
   readonly #pool: Pool
   readonly #basePath: string
+  readonly #origin: URL
   readonly #onResponse: NonNullable<UpstreamOptions['onResponse']>
   readonly #upgrades: UpgradeClient
 
   constructor (options: UpstreamOptions) {
     const url = new URL(options.url)
     this.#basePath = url.pathname.replace(/\/$/, '')
+    this.#origin = url
     this.#onResponse = options.onResponse ?? (() => {})
     this.#pool = new Pool(url.origin, {
       headersTimeout: options.timeoutMs,
@@ -155,8 +158,11 @@ export class Forwarder {
     const headers = upstreamHeaders(request, identity, trustForwarded)
     const target = upstreamTarget(request)
     const started = performance.now()
+    const tracing = activeTracing()
+    const traced = tracing === undefined ? undefined : this.#traceForward(tracing, request, reply, headers)
     const writer = new ReplyWriter(reply.raw, (statusCode, upstream) => {
       this.#onResponse(statusClass(statusCode), (performance.now() - started) / 1000)
+      if (traced !== undefined) traced.statusCode = statusCode
       return head(statusCode, endToEnd(upstream))
     }, () => { reply.hijack() })
     this.#pool.dispatch({
@@ -170,8 +176,26 @@ export class Forwarder {
     } catch (error) {
       this.#onResponse('error', (performance.now() - started) / 1000)
       const code = (error as { code?: string }).code ?? ''
+      if (traced !== undefined) traced.error = code === '' ? 'upstream error' : code
       throw new TollgateError(TIMEOUT_CODES.has(code) ? 'upstream_timeout' : 'upstream_unavailable')
     }
+  }
+
+  /**
+   * Opens the `tollgate.forward` span, puts its `traceparent` in the upstream's headers
+   * (in place of the client's), and ends it when the client's response closes: answered,
+   * failed (502/504, status ERROR) or abandoned by the client.
+   */
+  #traceForward (tracing: Tracing, request: FastifyRequest, reply: FastifyReply, headers: Record<string, string | string[]>): { statusCode?: number, error?: string } {
+    const { span, outgoing } = tracing.startForward(request.raw.headers, this.#origin, request.method)
+    delete headers.tracestate
+    Object.assign(headers, outgoing)
+    const traced: { statusCode?: number, error?: string } = {}
+    reply.raw.once('close', () => {
+      const outcome = traced.error !== undefined ? 'error' : reply.raw.writableFinished ? 'answered' : 'client_closed'
+      tracing.endForward(span, traced.statusCode, outcome, traced.error)
+    })
+    return traced
   }
 
   /** A WebSocket handshake, sent on to the app on a connection of its own (see upgrade-client.ts). */
