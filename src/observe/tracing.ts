@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api'
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace'
+import { messageOf } from '../errors'
 import type { RequestFacts } from './requests'
 
 /**
@@ -59,7 +60,7 @@ export class Tracing {
         })
       }
     }
-    if (error !== undefined) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) })
+    if (error !== undefined) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: messageOf(error) })
     span.end()
   }
 

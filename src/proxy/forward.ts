@@ -175,7 +175,8 @@ export class Forwarder {
       await writer.started
     } catch (error) {
       this.#onResponse('error', (performance.now() - started) / 1000)
-      const code = (error as { code?: string }).code ?? ''
+      // undici names its failures by code (UND_ERR_HEADERS_TIMEOUT, ECONNREFUSED, ...).
+      const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : ''
       if (traced !== undefined) traced.error = code === '' ? 'upstream error' : code
       throw new TollgateError(TIMEOUT_CODES.has(code) ? 'upstream_timeout' : 'upstream_unavailable')
     }
