@@ -1,5 +1,5 @@
 import { ANONYMOUS, type Config } from '../config'
-import { policyHeader, toWindows, type Override, type PlanLimits, type Runtime } from '../limits'
+import { limitsOnce, policyHeader, toWindows, type Override, type PlanLimits, type Runtime } from '../limits'
 import { InvalidRequest, MAX_HITS } from './bounds'
 import type { RateLimitRequest } from './proto'
 import type { CompiledRule, KeyOwner } from './rules'
@@ -23,9 +23,6 @@ function envoyLimits (config: Config, rule: CompiledRule, limit: NonNullable<Des
   return { plan: 'override', windows, policyHeader: `"override-${label}";q=${limit.requests_per_unit};w=${perMs / 1000}` }
 }
 
-/** An operator's override's limits per rule: built once per override object and config snapshot. */
-const compiled = new WeakMap<Override, WeakMap<CompiledRule, PlanLimits | undefined>>()
-
 /**
  * The operator's override in the rule's scope, as the proxy applies it
  * (limits/override-limits.ts): `plan` takes that plan's windows (a plan a reload removed
@@ -33,20 +30,12 @@ const compiled = new WeakMap<Override, WeakMap<CompiledRule, PlanLimits | undefi
  * plan windows' state by position, so what was spent still counts.
  */
 function overridden (runtime: Runtime, rule: CompiledRule, owner: KeyOwner, override: Override): PlanLimits | undefined {
-  let perRule = compiled.get(override)
-  if (perRule === undefined) {
-    perRule = new WeakMap()
-    compiled.set(override, perRule)
-  }
-  if (perRule.has(rule)) return perRule.get(rule)
-  let limits: PlanLimits | undefined
-  if (override.plan !== undefined) limits = rule.limits(override.plan)
-  else if (override.windows !== undefined) {
+  return limitsOnce(override, rule, () => {
+    if (override.plan !== undefined) return rule.limits(override.plan)
+    if (override.windows === undefined) return undefined
     const windows = toWindows('override', `${rule.scope}:plan`, override.windows, runtime.config.algorithm)
-    limits = { plan: owner.plan, windows, policyHeader: policyHeader(windows) }
-  }
-  perRule.set(rule, limits)
-  return limits
+    return { plan: owner.plan, windows, policyHeader: policyHeader(windows) }
+  })
 }
 
 /**

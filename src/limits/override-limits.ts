@@ -2,8 +2,25 @@ import type { Override } from './controls-types'
 import { policyHeader, toWindows, type PlanLimits, type RouteRule } from './policy'
 import type { Runtime } from './runtime'
 
-/** An override's limits per route rule (or per policy, without one): built once per override object and snapshot. */
+/** An override's limits per rule object: built once per override object and snapshot. */
 const compiled = new WeakMap<Override, WeakMap<object, PlanLimits | undefined>>()
+
+/**
+ * The limits `build` makes of an override on one rule, built once: the proxy keys them
+ * by its route rule (or the policy, without one), gRPC by its compiled rule. Both die
+ * with the override object or the snapshot that holds the rule.
+ */
+export function limitsOnce (override: Override, rule: object, build: () => PlanLimits | undefined): PlanLimits | undefined {
+  let perRule = compiled.get(override)
+  if (perRule === undefined) {
+    perRule = new WeakMap()
+    compiled.set(override, perRule)
+  }
+  if (perRule.has(rule)) return perRule.get(rule)
+  const limits = build()
+  perRule.set(rule, limits)
+  return limits
+}
 
 /**
  * The limits a client is held to on a rule: its plan's, or its override's. An override
@@ -16,16 +33,7 @@ export function limitsFor (runtime: Runtime, client: string, plan: string, rule:
   const own = runtime.policy.limits(plan, rule)
   const override = runtime.controls.overrideOf(client)
   if (override === undefined) return own
-  let perRule = compiled.get(override)
-  if (perRule === undefined) {
-    perRule = new WeakMap()
-    compiled.set(override, perRule)
-  }
-  const key = rule ?? runtime.policy
-  if (perRule.has(key)) return perRule.get(key) ?? own
-  const limits = build(runtime, override, plan, rule, own)
-  perRule.set(key, limits)
-  return limits ?? own
+  return limitsOnce(override, rule ?? runtime.policy, () => build(runtime, override, plan, rule, own)) ?? own
 }
 
 function build (runtime: Runtime, override: Override, plan: string, rule: RouteRule | undefined, own: PlanLimits | undefined): PlanLimits | undefined {

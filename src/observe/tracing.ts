@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Context, Span, Tracer, TextMapPropagator } from '@opentelemetry/api'
 import type { SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace'
-import { messageOf } from '../errors'
+import { messageOf, TollgateError } from '../errors'
 import type { RequestFacts } from './requests'
 
 /**
@@ -17,6 +17,17 @@ import type { RequestFacts } from './requests'
 export const FLUSH_TIMEOUT_MS = 2000
 
 type Api = typeof import('@opentelemetry/api')
+
+/**
+ * Whether a check ended in a failure (span status ERROR) rather than a decision: a 401,
+ * 403 or 429 is the answer; a 5xx (Redis gone under `deny`, an overload) or anything
+ * that is not a TollgateError is a failure. The proxy and the decision API both end
+ * their check spans through `endCheck`, so both classify alike.
+ */
+function checkFailed (error: unknown): boolean {
+  if (error === undefined) return false
+  return !(error instanceof TollgateError) || error.statusCode >= 500
+}
 
 export class Tracing {
   readonly #api: Api
@@ -60,21 +71,21 @@ export class Tracing {
         })
       }
     }
-    if (error !== undefined) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: messageOf(error) })
+    if (checkFailed(error)) span.setStatus({ code: this.#api.SpanStatusCode.ERROR, message: messageOf(error) })
     span.end()
   }
 
-  /** Runs one decision (the decision API) inside a check span; a TollgateError is a refusal, not a failure. */
-  async traceCheck<T> (headers: IncomingHttpHeaders, facts: () => RequestFacts | undefined, decide: () => Promise<T>, isRefusal: (error: unknown) => boolean): Promise<T> {
+  /** Runs one decision (the decision API) inside a check span. */
+  async traceCheck<T> (headers: IncomingHttpHeaders, facts: () => RequestFacts | undefined, decide: () => Promise<T>): Promise<T> {
     const span = this.startCheck(headers)
-    let failure: unknown
+    let thrown: unknown
     try {
       return await decide()
     } catch (error) {
-      if (!isRefusal(error)) failure = error
+      thrown = error
       throw error
     } finally {
-      this.endCheck(span, facts(), failure)
+      this.endCheck(span, facts(), thrown)
     }
   }
 

@@ -100,11 +100,6 @@ export async function buildDecision (deps: DecisionDeps): Promise<FastifyInstanc
   return app
 }
 
-/** A 401, 403 or 429 is the decision, not a failure of it. */
-function isRefusal (error: unknown): boolean {
-  return error instanceof TollgateError && error.statusCode < 500
-}
-
 /** `/v1/authorize` and below, any method: a gateway asks about the request it holds. */
 function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
@@ -133,7 +128,7 @@ function registerAuthorize (app: FastifyInstance, deps: DecisionDeps): void {
   const traced = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const tracing = activeTracing()
     if (tracing === undefined) return await authorize(request, reply)
-    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await authorize(request, reply), isRefusal)
+    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await authorize(request, reply))
   }
   app.all(AUTHORIZE_PATH, traced)
   app.all(`${AUTHORIZE_PATH}/*`, traced)
@@ -166,7 +161,7 @@ function registerCheck (app: FastifyInstance, deps: DecisionDeps): void {
   app.post<{ Body: CheckBody }>('/v1/check', { schema: { body: CheckBodySchema }, validatorCompiler: ({ schema }) => strict.compile(schema) }, async (request) => {
     const tracing = activeTracing()
     if (tracing === undefined) return await check(request)
-    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await check(request), isRefusal)
+    return await tracing.traceCheck(request.headers, () => request.tollgate?.facts(), async () => await check(request))
   })
 }
 

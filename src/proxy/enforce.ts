@@ -40,17 +40,12 @@ export function registerEnforcement (proxy: FastifyInstance, currentRuntime: () 
     // Off: no span, no wrapper, nothing but this one check.
     if (tracing !== undefined) {
       const span = tracing.startCheck(request.headers)
-      const traced = (error?: Error): void => { tracing.endCheck(span, request.tollgate?.facts(), isFailure(error) ? error : undefined); done(error) }
+      const traced = (error?: Error): void => { tracing.endCheck(span, request.tollgate?.facts(), error); done(error) }
       decide(runtime, request, traced)
       return
     }
     decide(runtime, request, done)
   })
-}
-
-/** A refusal (401, 429, 503 overloaded, ...) is a decision; anything else is a failure. */
-function isFailure (error: Error | undefined): error is Error {
-  return error !== undefined && !(error instanceof TollgateError)
 }
 
 /** Steps 2 to 4 for one request: `done` hears the refusal, if any. */

@@ -121,3 +121,20 @@ keys: [ { name: acme, key: ${KEY}, plan: free } ]`)
   ])
   t.notOk(JSON.stringify(checks.map((span) => span.attributes)).includes(KEY), 'no key')
 })
+
+t.test('Redis gone under on_redis_error: deny: the 503 is a failed check (ERROR) on the proxy and the decision API alike', async (t) => {
+  exporter.reset()
+  const dead = `redis: { url: "redis://127.0.0.1:${await deadPort()}", timeout: 100ms }\non_redis_error: deny\n`
+  const upstream = await startUpstream(t)
+  const proxy = await inProcess(t, dead + config(upstream.url))
+  t.equal((await get(`${proxy.proxyUrl}/echo`, { 'x-api-key': KEY })).status, 503)
+  // Without an upstream, the proxy listener is the decision API.
+  const decision = await inProcess(t, dead + 'plans: { free: [ { max: 1, per: 1m } ] }\nkeys: [ { name: acme, key: ' + KEY + ', plan: free } ]')
+  t.equal((await get(`${decision.proxyUrl}/v1/authorize`, { 'x-original-method': 'GET', 'x-original-uri': '/orders', 'x-api-key': KEY })).status, 503)
+  await settled()
+  const checks = named('tollgate.check')
+  t.equal(checks.length, 2, 'one check span each')
+  t.same(checks.map((span) => span.status.code), [2, 2], 'both ERROR')
+  t.equal(named('tollgate.forward').length, 0, 'nothing forwarded')
+  t.equal(upstream.requests.length, 0)
+})
