@@ -1,10 +1,12 @@
+import type { Server } from 'node:http'
 import type { App } from './app'
-import { configuredClients, durationMs, LiveConfig, recordConfigInForce, reportReload } from './config'
+import { recordChange } from './admin'
+import { configuredClients, durationMs, LiveConfig, recordConfigInForce, reportReload, type ReloadResult } from './config'
 import type { GrpcServer } from './grpc'
 import { Shutdown, type Draining } from './lifecycle'
 import { LimitState } from './limits'
 import * as observe from './observe'
-import { Forwarder, probeUpstream, type ProbeResult } from './proxy'
+import { applyServerSettings, Forwarder, probeUpstream, type ProbeResult } from './proxy'
 import type { StartOptions } from './server'
 
 /*
@@ -37,6 +39,33 @@ export async function openLive (options: StartOptions, log: observe.Logger, metr
   recordConfigInForce(metrics, live.current)
   observe.zeroDecisions(metrics, configuredClients(config))
   return live
+}
+
+/**
+ * A reload by `trigger` (the watch, SIGHUP, POST /-/reload) asked by `who`: on success the
+ * listeners take the new `server:` settings and the audit trail records the change. A
+ * rejected reload changes nothing, and reportReload logs it as such.
+ */
+export function reloaderOf (parts: {
+  log: observe.Logger,
+  metrics: observe.Metrics,
+  live: Live,
+  /** Read only when a reload runs, once the listeners exist. */
+  servers: () => { proxy: Server, admin: Server }
+}): (trigger: string, who?: string) => Promise<ReloadResult> {
+  const { log, metrics, live } = parts
+  return async (trigger, who = trigger) => {
+    const old = live.current.hash
+    // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
+    const result = await live.reload(trigger, { repeat: trigger !== 'watch' })
+    if (result.result === 'success') {
+      applyServerSettings(parts.servers(), live.config.server)
+      await recordChange({ log, metrics }, live.state.runtime.controls, {
+        kind: 'reload', action: 'reload', who, what: { trigger, changes: result.changes }, config_hash: { old, new: result.hash }
+      })
+    }
+    return result
+  }
 }
 
 /**

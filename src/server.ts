@@ -1,15 +1,14 @@
 import type { DestinationStream } from 'pino'
 import { buildApp, type App } from './app'
-import { recordChange } from './admin'
-import { watchConfig, type Config, type ReloadResult } from './config'
+import { watchConfig, type Config } from './config'
 import type { GrpcServer } from './grpc'
 import { Draining, Signals } from './lifecycle'
 import { REDIS_START_WAIT_MS } from './limits'
 import * as observe from './observe'
 import { stopTracing } from './observe/tracing'
 import { startTracing } from './observe/tracing-env'
-import { applyServerSettings } from './proxy'
-import { healthOf, openLive, openUpstream, shutdownOf, type Live } from './server-parts'
+import { applyServerSettings, type Forwarder } from './proxy'
+import { healthOf, openLive, openUpstream, reloaderOf, shutdownOf, type Live } from './server-parts'
 
 export interface StartOptions {
   /** The file the config came from: watched, and re-read on every reload. */
@@ -92,6 +91,36 @@ function logListening (log: observe.Logger, urls: Omit<Tollgate, 'stop'>, loaded
   }, 'tollgate listening')
 }
 
+/** `listen`, then the `tollgate listening` line; a port that cannot be opened closes everything (`stop`). */
+async function openPorts (parts: { app: App, grpc: GrpcServer | undefined, live: Live, log: observe.Logger, draining: Draining, loaded: StartOptions['loaded'], stop: () => Promise<void> }, redisWaited: (answered: boolean) => void): Promise<Started> {
+  const { log, stop } = parts
+  let urls: Omit<Tollgate, 'stop'> | undefined
+  try {
+    urls = await listen(parts.app, parts.grpc, parts.live, log, parts.draining, redisWaited)
+  } catch (error) {
+    log.fatal({ err: error }, 'cannot listen')
+    await stop()
+    log.flush()
+    return { status: 'failed' }
+  }
+  if (urls === undefined) return { status: 'draining' }
+  logListening(log, urls, parts.loaded)
+  return { status: 'listening', tollgate: { ...urls, stop } }
+}
+
+/** Closes what `start` opened, in order: traffic first, the stores, the spans, the admin port last. */
+async function closeAll (parts: { app: App, grpc: GrpcServer | undefined, forwarder: Forwarder | undefined, loop: observe.UpstreamProbe | undefined, live: Live, tracing: boolean }): Promise<void> {
+  const { app, grpc, forwarder, loop, live } = parts
+  loop?.stop()
+  grpc?.cutAll()
+  await Promise.allSettled([app.proxy.close(), app.decision?.close(), forwarder?.close()])
+  await live.state.close()
+  // The spans of the drained requests, bounded (FLUSH_TIMEOUT_MS): a dead collector never holds the exit.
+  if (parts.tracing) await stopTracing()
+  // Last, so /metrics and /health/* answer to the end.
+  await app.admin.close()
+}
+
 /**
  * Starts a tollgate on a loaded config: the state and the upstream, the listeners, the
  * watch, stop() and the signals that drain into it, then the ports (`listen`).
@@ -114,19 +143,7 @@ export async function start (options: StartOptions): Promise<Started> {
   const health = healthOf(live, probe, () => !redisAnswered || live.config.on_redis_error === 'deny', draining, options.memoryUsage)
   // POST /-/reload and the listeners' `server:` settings need each other: `reload` reads
   // `app` only once a reload runs, after the listeners exist.
-  const reload = async (trigger: string, who: string = trigger): Promise<ReloadResult> => {
-    const old = live.current.hash
-    // Asked explicitly (SIGHUP, POST /-/reload), a rejected file is reported again; the watch reports it once.
-    const result = await live.reload(trigger, { repeat: trigger !== 'watch' })
-    if (result.result === 'success') {
-      applyServerSettings({ proxy: app.proxy.server, admin: app.admin.server }, live.config.server)
-      // A rejected reload changes nothing, and is logged as such by reportReload.
-      await recordChange({ log, metrics }, live.state.runtime.controls, {
-        kind: 'reload', action: 'reload', who, what: { trigger, changes: result.changes }, config_hash: { old, new: result.hash }
-      })
-    }
-    return result
-  }
+  const reload = reloaderOf({ log, metrics, live, servers: () => ({ proxy: app.proxy.server, admin: app.admin.server }) })
   const app: App = await buildApp({
     log,
     metrics,
@@ -152,28 +169,10 @@ export async function start (options: StartOptions): Promise<Started> {
   const stop = once(async () => {
     signals.uninstall()
     watch.close()
-    loop?.stop()
-    grpc?.cutAll()
-    await Promise.allSettled([app.proxy.close(), app.decision?.close(), forwarder?.close()])
-    await live.state.close()
-    // The spans of the drained requests, bounded (FLUSH_TIMEOUT_MS): a dead collector never holds the exit.
-    if (tracing !== undefined) await stopTracing()
-    // Last, so /metrics and /health/* answer to the end.
-    await app.admin.close()
+    await closeAll({ app, grpc, forwarder, loop, live, tracing: tracing !== undefined })
   })
   const shutdown = shutdownOf({ log, metrics, live, app, grpc, draining, interactive: options.interactive, stop })
   signals.install(shutdown)
 
-  let urls: Omit<Tollgate, 'stop'> | undefined
-  try {
-    urls = await listen(app, grpc, live, log, draining, (answered) => { redisAnswered = answered })
-  } catch (error) {
-    log.fatal({ err: error }, 'cannot listen')
-    await stop()
-    log.flush()
-    return { status: 'failed' }
-  }
-  if (urls === undefined) return { status: 'draining' }
-  logListening(log, urls, options.loaded)
-  return { status: 'listening', tollgate: { ...urls, stop } }
+  return await openPorts({ app, grpc, live, log, draining, loaded: options.loaded, stop }, (answered) => { redisAnswered = answered })
 }

@@ -29,12 +29,28 @@ export async function stored<T> (work: Promise<T>): Promise<T> {
 /** `/v1/bans/*`: the target is the rest of the path, decoded once (a CIDR's `/` may come raw or as `%2F`). */
 interface BanRoute { Params: { '*': string } }
 
+/** Overrides, bans and the audit trail, on the admin listener (its guard runs first). */
 export function registerControlsRoutes (admin: FastifyInstance, deps: ControlsRouteDeps): void {
-  const hash = (): { old: string, new: string } => ({ old: deps.configHash(), new: deps.configHash() })
-  const controls = (): Controls => deps.currentRuntime().controls
+  registerOverrideRoutes(admin, deps)
+  registerBanRoutes(admin, deps)
+  admin.get<{ Querystring: { limit?: string } }>('/v1/audit', async (request) => {
+    const asked = request.query.limit
+    const limit = asked === undefined ? 100 : Number(asked)
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
+      throw new TollgateError('bad_request', {}, 'limit must be an integer from 1 to 1000')
+    }
+    return { entries: await stored(deps.currentRuntime().controls.audit(limit)) }
+  })
+}
 
+/** A change leaves the config as it was: its hash is both the old and the new one. */
+function unchangedHash (deps: ControlsRouteDeps): { old: string, new: string } {
+  return { old: deps.configHash(), new: deps.configHash() }
+}
+
+function registerOverrideRoutes (admin: FastifyInstance, deps: ControlsRouteDeps): void {
+  const controls = (): Controls => deps.currentRuntime().controls
   admin.get('/v1/overrides', async () => ({ overrides: (await stored(controls().list())).overrides }))
-  admin.get('/v1/bans', async () => ({ bans: (await stored(controls().list())).bans }))
 
   admin.put<{ Params: { client: string } }>('/v1/overrides/:client', { bodyLimit: ADMIN_BODY_LIMIT }, async (request) => {
     const { config } = deps.currentRuntime()
@@ -45,7 +61,7 @@ export function registerControlsRoutes (admin: FastifyInstance, deps: ControlsRo
     }
     const override: Override = { client, ...body, by: actorOf(request), at: new Date().toISOString() }
     await stored(controls().putOverride(override))
-    await recordChange(deps, controls(), { kind: 'override', action: 'put', who: override.by, target: client, what: override, config_hash: hash() })
+    await recordChange(deps, controls(), { kind: 'override', action: 'put', who: override.by, target: client, what: override, config_hash: unchangedHash(deps) })
     return { override }
   })
 
@@ -54,9 +70,14 @@ export function registerControlsRoutes (admin: FastifyInstance, deps: ControlsRo
     if (!await stored(controls().removeOverride(client))) {
       throw new TollgateError('not_found', { client }, `No override is set for "${client}".`)
     }
-    await recordChange(deps, controls(), { kind: 'override', action: 'delete', who: actorOf(request), target: client, config_hash: hash() })
+    await recordChange(deps, controls(), { kind: 'override', action: 'delete', who: actorOf(request), target: client, config_hash: unchangedHash(deps) })
     return { removed: client }
   })
+}
+
+function registerBanRoutes (admin: FastifyInstance, deps: ControlsRouteDeps): void {
+  const controls = (): Controls => deps.currentRuntime().controls
+  admin.get('/v1/bans', async () => ({ bans: (await stored(controls().list())).bans }))
 
   admin.put<BanRoute>('/v1/bans/*', { bodyLimit: ADMIN_BODY_LIMIT }, async (request) => {
     const { target, kind } = banTarget(deps.currentRuntime().config, request.params['*'])
@@ -71,7 +92,7 @@ export function registerControlsRoutes (admin: FastifyInstance, deps: ControlsRo
       at: new Date(now).toISOString()
     }
     await stored(controls().putBan(ban))
-    await recordChange(deps, controls(), { kind: 'ban', action: 'put', who: ban.by, target, what: ban, config_hash: hash() })
+    await recordChange(deps, controls(), { kind: 'ban', action: 'put', who: ban.by, target, what: ban, config_hash: unchangedHash(deps) })
     return { ban }
   })
 
@@ -82,16 +103,7 @@ export function registerControlsRoutes (admin: FastifyInstance, deps: ControlsRo
     if (!await stored(controls().removeBan(target))) {
       throw new TollgateError('not_found', { target }, `No ban is set on "${target}".`)
     }
-    await recordChange(deps, controls(), { kind: 'ban', action: 'delete', who: actorOf(request), target, config_hash: hash() })
+    await recordChange(deps, controls(), { kind: 'ban', action: 'delete', who: actorOf(request), target, config_hash: unchangedHash(deps) })
     return { removed: target }
-  })
-
-  admin.get<{ Querystring: { limit?: string } }>('/v1/audit', async (request) => {
-    const asked = request.query.limit
-    const limit = asked === undefined ? 100 : Number(asked)
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 1000) {
-      throw new TollgateError('bad_request', {}, 'limit must be an integer from 1 to 1000')
-    }
-    return { entries: await stored(controls().audit(limit)) }
   })
 }

@@ -121,19 +121,12 @@ const stringAt = (value: unknown, key: string): string | undefined => {
 }
 const SHA256 = /^[0-9a-fA-F]{64}$/
 
-/**
- * What a JSON schema cannot say: references between sections and unique names. It
- * runs even when the schema failed, so that one pass reports every error; what is
- * malformed is skipped here, the schema already named it.
- */
-function crossChecks (document: unknown): string[] {
-  if (!isRecord(document)) return []
+/** Each key names a known plan, exactly one of sha256 or key, and a name and a key no other entry has. */
+function keyChecks (keys: unknown, plans: Set<string> | undefined): string[] {
   const errors: string[] = []
-  // Without a usable `plans` every reference would be reported as unknown: noise.
-  const plans = isRecord(document.plans) ? new Set(Object.keys(document.plans)) : undefined
   const names = new Set<string>()
   const digests = new Set<string>()
-  listOf(document.keys).forEach((key, i) => {
+  listOf(keys).forEach((key, i) => {
     if (!isRecord(key)) return
     const at = `keys[${i}]`
     const name = stringAt(key, 'name')
@@ -157,6 +150,20 @@ function crossChecks (document: unknown): string[] {
       digests.add(digest)
     }
   })
+  return errors
+}
+
+/**
+ * What a JSON schema cannot say: references between sections and unique names. It
+ * runs even when the schema failed, so that one pass reports every error; what is
+ * malformed is skipped here, the schema already named it.
+ */
+function crossChecks (document: unknown): string[] {
+  if (!isRecord(document)) return []
+  const errors: string[] = []
+  // Without a usable `plans` every reference would be reported as unknown: noise.
+  const plans = isRecord(document.plans) ? new Set(Object.keys(document.plans)) : undefined
+  errors.push(...keyChecks(document.keys, plans))
   listOf(document.routes).forEach((route, i) => {
     const extra = isRecord(route) ? route.plans : undefined
     if (plans !== undefined && isRecord(extra)) {
