@@ -48,6 +48,19 @@ function traffic (tg: Tollgate, workers: number): { samples: Sample[], stop: () 
   return { samples, stop: async () => { running = false; await Promise.all(loops) } }
 }
 
+/**
+ * Keeps the traffic going until the last 10 requests were counted again, or
+ * RESUME_WITHIN_MS after the failover: a fixed wait would stop it before a loaded
+ * machine reconnected, and `report` would then call "resumed" the end of the traffic.
+ */
+async function untilCountedAgain (samples: readonly Sample[], failoverAt: number): Promise<void> {
+  while (Date.now() - failoverAt < RESUME_WITHIN_MS) {
+    const last = samples.slice(-10)
+    if (last.length === 10 && last.every((s) => s.counted && s.at > failoverAt)) return
+    await sleep(50)
+  }
+}
+
 function report (t: Test, what: string, samples: Sample[], failoverAt: number): void {
   const during = samples.filter((s) => s.at >= failoverAt)
   const firstGap = during.find((s) => !s.counted)
@@ -106,7 +119,9 @@ t.test('SENTINEL FAILOVER mid-traffic: the new primary is found at +switch-maste
   await redisCli(set.sentinelPorts[0] ?? 0, 'SENTINEL', 'FAILOVER', MASTER_NAME)
   await until('the sentinels name a new primary', async () => (await set.primaryPort()) !== before)
   await until('the old primary is demoted', async () => (await redisCli(before, 'INFO', 'replication')).includes('role:slave'))
+  // A request answered just before the demotion was counted on the old primary: past it.
   await sleep(1000)
+  await untilCountedAgain(run.samples, failoverAt)
   await run.stop()
   const after = await set.primaryPort()
   t.not(after, before, `the primary moved from ${before} to ${after}`)
@@ -128,7 +143,7 @@ t.test('the primary killed outright mid-traffic: requests go by on_redis_error, 
   const failoverAt = Date.now()
   await set.killData(before)
   await until('the sentinels name a new primary', async () => (await set.primaryPort()) !== before, 20_000)
-  await sleep(1000)
+  await untilCountedAgain(run.samples, failoverAt)
   await run.stop()
   report(t, 'primary SIGKILLed', run.samples, failoverAt)
   const after = await set.primaryPort()
