@@ -8,7 +8,7 @@ import t from 'tap'
 import ts from 'typescript'
 import { at } from '../helpers/at'
 import { REPO_ROOT, startTollgate } from '../helpers/child'
-import { freePort } from '../helpers/ports'
+import { deadPort } from '../helpers/upstream'
 
 // The Dockerfile, read the way the builder reads it (continuation lines joined,
 // comments dropped, one instruction per line, stages split at FROM), checked for what
@@ -156,7 +156,7 @@ t.test('the HEALTHCHECK command, run for real', async (t) => {
   })
 
   t.test('exits non-zero when nothing listens', async (t) => {
-    const result = await runHealthcheck(`127.0.0.1:${await freePort()}`)
+    const result = await runHealthcheck(`127.0.0.1:${await deadPort()}`)
     t.not(result.code, 0, 'non-zero exit')
     t.not(result.code, null, 'it exits by itself, without being killed for a timeout')
   })

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { pipeline } from 'node:stream'
 import type { Test } from 'tap'
 import { at } from './at'
 import { pseudoRandomSha256, pseudoRandomStream } from './bytes'
-import { freePort } from './ports'
 
 export interface RecordedRequest {
   readonly method: string
@@ -84,9 +83,26 @@ export async function startUpstream (t: Test, options: UpstreamOptions = {}): Pr
   return { port, url: `http://127.0.0.1:${port}`, requests, close }
 }
 
-/** A port with nothing listening on it, for "upstream refuses the connection". */
+/**
+ * A port with nothing listening on it, for "upstream refuses the connection". Below
+ * 1024, where no test process ever listens (they all take port 0, which the kernel
+ * serves from its ephemeral range, 32768 and up): a port that was merely free a
+ * moment ago could be taken by a parallel test's tollgate, which then answered
+ * "the dead upstream" with its own 401.
+ */
 export async function deadPort (): Promise<number> {
-  return await freePort()
+  for (let port = 1; port < 1024; port++) {
+    if (await refuses(port)) return port
+  }
+  throw new Error('every port below 1024 accepts connections on 127.0.0.1')
+}
+
+async function refuses (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(false) })
+    socket.once('error', (error: NodeJS.ErrnoException) => { resolve(error.code === 'ECONNREFUSED') })
+  })
 }
 
 function route (req: IncomingMessage, res: ServerResponse): void {
