@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import Redis from 'ioredis'
 import type { Test } from 'tap'
 import { freePort } from './ports'
 import { killAndWait } from './reap'
@@ -37,7 +38,20 @@ const NODE_TIMEOUT_MS = 2000
 export async function startCluster (t: Pick<Test, 'teardown'>, masters = 3): Promise<RedisCluster> {
   const dir = await mkdtemp(join(tmpdir(), 'tollgate-cluster-'))
   const children: ChildProcess[] = []
+  // ownerOf's own connections, one per node: a redis-cli process per question cost the
+  // cluster tests seconds (a reshard test asks about a hundred times).
+  const admins = new Map<number, Redis>()
+  const admin = (port: number): Redis => {
+    let client = admins.get(port)
+    if (client === undefined) {
+      client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 })
+      client.on('error', () => {})
+      admins.set(port, client)
+    }
+    return client
+  }
   t.teardown(async () => {
+    for (const client of admins.values()) client.disconnect()
     for (const child of children) child.kill('SIGCONT')
     await Promise.all(children.map(killAndWait))
     await rm(dir, { recursive: true, force: true })
@@ -72,10 +86,10 @@ export async function startCluster (t: Pick<Test, 'teardown'>, masters = 3): Pro
     nodes,
     seeds,
     async ownerOf (key) {
-      const slot = Number((await redisCli(ports[0] ?? 0, 'CLUSTER', 'KEYSLOT', key)).trim())
+      const slot = Number(await admin(ports[0] ?? 0).call('CLUSTER', 'KEYSLOT', key))
       // A `CLUSTER NODES` line: id, address, flags, ..., then the slot ranges from field 9 on.
       for (const node of nodes) {
-        const mine = (await redisCli(node.port, 'CLUSTER', 'NODES')).split('\n').find((line) => line.includes('myself'))
+        const mine = String(await admin(node.port).call('CLUSTER', 'NODES')).split('\n').find((line) => line.includes('myself'))
         if (mine?.split(' ').slice(8).some((range) => inRange(range, slot)) === true) return node
       }
       throw new Error(`no node owns slot ${slot}`)
