@@ -5,8 +5,6 @@ import type { GrpcServer } from './grpc'
 import { Draining, Signals } from './lifecycle'
 import { REDIS_START_WAIT_MS } from './limits'
 import * as observe from './observe'
-import { stopTracing } from './observe/tracing'
-import { startTracing } from './observe/tracing-env'
 import { applyServerSettings, type Forwarder } from './proxy'
 import { healthOf, openLive, openUpstream, reloaderOf, shutdownOf, type Live } from './server-parts'
 
@@ -116,7 +114,7 @@ async function closeAll (parts: { app: App, grpc: GrpcServer | undefined, forwar
   await Promise.allSettled([app.proxy.close(), app.decision?.close(), forwarder?.close()])
   await live.state.close()
   // The spans of the drained requests, bounded (FLUSH_TIMEOUT_MS): a dead collector never holds the exit.
-  if (parts.tracing) await stopTracing()
+  if (parts.tracing) await observe.stopTracing()
   // Last, so /metrics and /health/* answer to the end.
   await app.admin.close()
 }
@@ -131,7 +129,7 @@ export async function start (options: StartOptions): Promise<Started> {
   for (const warning of warnings) log.warn(warning)
   const metrics = observe.createMetrics({ version: options.version })
   // Before the listeners: the hot path reads it per request. Off unless OTEL_ asks.
-  const tracing = startTracing(options.env, log)
+  const tracing = observe.startTracing(options.env, log)
   const live = await openLive(options, log, metrics)
   // Until the first Redis has answered once, readiness waits for it whatever on_redis_error says.
   let redisAnswered = !live.state.usesRedis

@@ -5,7 +5,7 @@ import type { Component, Observation } from './health'
 
 /**
  * The components `/health/*` reports, each built from what it needs to look at. Which
- * are required (fail → not ready) is decided here, per DESIGN.md: the upstream always,
+ * are required (fail → not ready) is decided here, as the README's Health section says: the upstream always,
  * Redis only under `on_redis_error: deny`, the shutdown state always.
  */
 

@@ -4,3 +4,5 @@ export { createMetrics, zeroDecisions, metricsRenderer, storeMetrics, type Metri
 export { Health, registerHealthRoutes, type Component, type Observation, type CheckResult } from './health'
 export { redisComponent, upstreamComponent, configComponent, eventLoopComponent, memoryComponent, shutdownComponent, controlsComponent, type ConfigState } from './components'
 export { UpstreamProbe, type Probe, type UpstreamProbeOptions } from './upstream-probe'
+export { activeTracing, stopTracing, type Tracing } from './tracing'
+export { startTracing } from './tracing-env'

@@ -4,7 +4,7 @@ import { CHANGE_KINDS, OUTCOMES, STORE_ERROR_KINDS, type CircuitState, type Stor
 
 /**
  * Every metric tollgate exports, on its own Registry. Names are the interface of the
- * shipped Grafana dashboard and alert rules (DESIGN.md); the README's metric table is
+ * shipped Grafana dashboard and alert rules (README, Metrics); the README's metric table is
  * checked against this file by a test.
  *
  * Labels are bounded whatever the traffic: `client` is a configured key name,

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TollgateError } from '../errors'
 import type { Runtime } from '../limits'
-import { activeTracing } from '../observe/tracing'
+import { activeTracing } from '../observe'
 import { admit } from './admission'
 import { RequestContext } from './context'
 import { refusalError } from './refusal'

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { TollgateError } from '../errors'
 import { credentialHeaders, type Identity } from '../limits'
-import { activeTracing, type Tracing } from '../observe/tracing'
+import { activeTracing, type Tracing } from '../observe'
 import { ReplyWriter } from './reply-writer'
 import { UpgradeClient, type UpgradeAnswer } from './upgrade-client'
 

@@ -7,7 +7,7 @@ import { startUpstream } from '../helpers/upstream'
 import { DELAY_OVER, drainConfig, hasExited, later, READY_TIMEOUT_MS, SHUTTING_DOWN, untilRefused } from './fixtures/kit'
 
 /*
- * SIGTERM and SIGINT start the drain (DESIGN.md, "Shutdown"): readiness 503 at once,
+ * SIGTERM and SIGINT start the drain (README, "Shutting down"): readiness 503 at once,
  * liveness still 200, new requests still served through drain_delay (with
  * `connection: close`), then the proxy port refuses new connections. The real CLI in
  * a child process, real signals, real sockets.
