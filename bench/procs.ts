@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
-import { REPO_ROOT } from '../test/helpers/child'
+import { REPO_ROOT } from '../test/helpers/spawn-ts'
 import { sleep } from '../test/helpers/metrics'
 import { killAndWait, reapOnExit } from '../test/helpers/reap'
 
@@ -14,7 +14,7 @@ import { killAndWait, reapOnExit } from '../test/helpers/reap'
  */
 
 // The repository root, the TypeScript runner and sleep are the tests' own: one definition each.
-export { REPO_ROOT, RUN_TS } from '../test/helpers/child'
+export { REPO_ROOT, RUN_TS } from '../test/helpers/spawn-ts'
 export { sleep } from '../test/helpers/metrics'
 
 export interface Child {

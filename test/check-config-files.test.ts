@@ -3,7 +3,7 @@ import { symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { loadConfigFile } from '../src/config'
-import { runCli } from './helpers/child'
+import { runCli } from './helpers/run-cli'
 import { aliasBomb, nested, oversized } from './config/hostile-files'
 
 // Issue 9, finding 4, at check-config: every file the parser or the loader once threw on

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import type { Test } from 'tap'
-import { runCli } from './helpers/child'
+import { runCli } from './helpers/run-cli'
 
 // `tollgate check-config` on the Sentinel and Cluster forms, as an operator runs it.
 

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
-import { runCli } from './helpers/child'
+import { runCli } from './helpers/run-cli'
 
 // Issue 9, finding 6: check-config's summary of a file with 1,000 keys was one line of
 // every name. Now counts per plan, names only when few, no line past 100 columns.

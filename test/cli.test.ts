@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig } from '../src/config'
 import { get } from './helpers/http'
-import { REPO_ROOT, runCli, startTollgate } from './helpers/child'
+import { startTollgate } from './helpers/child'
+import { runCli } from './helpers/run-cli'
+import { REPO_ROOT } from './helpers/spawn-ts'
 
 // The real CLI (src/cli.ts) in its own process: exit codes, stdout and stderr. Each
 // child costs seconds of TypeScript loading, so runs are few and several go at once.

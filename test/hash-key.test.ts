@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { Readable } from 'node:stream'
 import t from 'tap'
 import { hashKey } from '../src/hash-key'
-import { runCli } from './helpers/child'
+import { runCli } from './helpers/run-cli'
 
 // `tollgate hash-key` with the key on stdin, so that it shows neither in `ps` nor in
 // the shell history: the real CLI with a real pipe, and the cases in process.

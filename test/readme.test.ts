@@ -4,7 +4,7 @@ import t from 'tap'
 import { ConfigSchema, parseConfig } from '../src/config'
 import { ERRORS } from '../src/errors'
 import { at } from './helpers/at'
-import { REPO_ROOT } from './helpers/child'
+import { REPO_ROOT } from './helpers/spawn-ts'
 
 // The README's tables are the users' reference: they must say what the code does.
 

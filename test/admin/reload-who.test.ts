@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { textHash } from '../../src/config/load'
-import { startTollgate, type LogLine, type Tollgate } from '../helpers/child'
+import { startTollgate, type Tollgate } from '../helpers/child'
+import { type LogLine } from '../helpers/child-output'
 import { get, send } from '../helpers/http'
 
 // The audit trail's "who" for a reload: the admin token's name for POST /-/reload (with

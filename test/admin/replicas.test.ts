@@ -1,5 +1,6 @@
 import t from 'tap'
-import { runCli, startTollgate, type Tollgate } from '../helpers/child'
+import { startTollgate, type Tollgate } from '../helpers/child'
+import { runCli } from '../helpers/run-cli'
 import { get, postJson, send } from '../helpers/http'
 import { startRedis } from '../helpers/redis'
 

@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parseConfig } from '../../src/config'
-import { runCli, startTollgate } from '../helpers/child'
+import { startTollgate } from '../helpers/child'
+import { runCli } from '../helpers/run-cli'
 import { send } from '../helpers/http'
 
 // Two admin tokens with one name would make the audit trail's "who" ambiguous; one

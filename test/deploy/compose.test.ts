@@ -6,7 +6,7 @@ import { parse } from 'yaml'
 import { durationMs, parseConfig, type Config } from '../../src/config'
 import { sha256Hex } from '../../src/limits/identity'
 import { at } from '../helpers/at'
-import { REPO_ROOT } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 
 // docker-compose.yml, checked without a Docker engine: Debian's docker-compose (1.29)
 // validates it, and every value that must agree with another file (the config it

@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import ts from 'typescript'
 import { at } from '../helpers/at'
-import { REPO_ROOT, startTollgate } from '../helpers/child'
+import { startTollgate } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 import { deadPort } from '../helpers/upstream'
 
 // The Dockerfile, read the way the builder reads it (continuation lines joined,

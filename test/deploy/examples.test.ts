@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import { REPO_ROOT } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 
 // The gateway examples' shape. They run for real in test/proxy/nginx.test.ts (nginx) and
 // against their documented request shapes in test/proxy/gateways.test.ts (Traefik, Envoy).

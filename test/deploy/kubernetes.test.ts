@@ -8,7 +8,7 @@ import { ConfigMap, Secret, Service, type IConfigMap, type IContainer, type IPro
 import { ServiceMonitor, type IServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1'
 import { durationMs, parseConfig, type Config } from '../../src/config'
 import { at } from '../helpers/at'
-import { REPO_ROOT } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 
 // deploy/kubernetes/, checked offline (no API server here, nor in CI):
 // - every object against the Kubernetes schemas, twice: kubernetes-models' validators

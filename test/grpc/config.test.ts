@@ -1,6 +1,6 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config'
-import { runCli } from '../helpers/child'
+import { runCli } from '../helpers/run-cli'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -10,7 +10,8 @@ import { describeRedis } from '../../src/limits/redis-topology'
 import { RedisLimitStore, limitKey } from '../../src/limits/store-redis'
 import { startCluster, type RedisCluster } from '../helpers/redis-cluster'
 import { redisCli } from '../helpers/redis-cli'
-import { freshSubject, storeBehaviour, win } from './store-behaviour'
+import { storeBehaviour } from './store-behaviour'
+import { freshSubject, win } from './store-harness'
 
 // A real 3-primary Redis Cluster: the store behaviour suite on it, scripts on a node
 // that lost them, a reshard under traffic, and a node that stops answering.

@@ -9,7 +9,7 @@ import { startRedis } from '../helpers/redis'
 import { startCluster } from '../helpers/redis-cluster'
 import { LISTEN } from '../helpers/stack'
 import { startUpstream, type Upstream } from '../helpers/upstream'
-import { ALGORITHMS } from './store-behaviour'
+import { ALGORITHMS } from './store-harness'
 
 /*
  * A plan's max lowered and raised mid-window by a live reload (the config file edited

@@ -1,7 +1,8 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { MemoryLimitStore, type MemoryStoreOptions } from '../../src/limits/store-memory'
-import { freshSubject, storeBehaviour, win, type Harness } from './store-behaviour'
+import { storeBehaviour } from './store-behaviour'
+import { freshSubject, win, type Harness } from './store-harness'
 
 /** A clock that only moves when told, starting mid-window at a known instant. */
 function fakeClock (start = Date.UTC(2024, 4, 1, 12, 0, 0, 123)) {

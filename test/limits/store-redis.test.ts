@@ -6,7 +6,8 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { RedisFailure } from '../../src/limits/store-errors'
 import { RedisLimitStore, groupKey, limitKey } from '../../src/limits/store-redis'
 import { startRedis } from '../helpers/redis'
-import { freshSubject, storeBehaviour, win, type Harness } from './store-behaviour'
+import { storeBehaviour } from './store-behaviour'
+import { freshSubject, win, type Harness } from './store-harness'
 
 /** Options the sidecar uses: fail at once when down; the store owns the timeout (250 ms by default). */
 const CLIENT_OPTIONS: RedisOptions = {

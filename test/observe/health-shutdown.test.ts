@@ -66,7 +66,7 @@ keys: [ { name: acme, key: acme-key, plan: free } ]`,
     t.equal(after.checks['redis:responseTime']?.[0]?.time, before.checks['redis:responseTime']?.[0]?.time,
       'within the cache second: the others come from the cache, shutdown does not')
   } else {
-    t.comment(`the cache second had passed (${sinceCached} ms): the cached-versus-live case is left to health-unit.test.ts`)
+    t.comment(`the cache second had passed (${sinceCached} ms): the cached-versus-live case is left to health-unit-cache.test.ts`)
   }
 
   const live = await get(`${tg.adminUrl}/health/live`)

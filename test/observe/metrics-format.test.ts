@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, register as globalRegistry } from 'prom-clie
 import t from 'tap'
 import { createMetrics, metricsRenderer } from '../../src/observe/metrics'
 import { at } from '../helpers/at'
-import { REPO_ROOT } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 import { get, type TextResponse } from '../helpers/http'
 import { stack } from '../helpers/stack'
 

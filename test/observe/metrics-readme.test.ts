@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram } from 'prom-client'
 import t from 'tap'
 import { createMetrics } from '../../src/observe/metrics'
 import { at } from '../helpers/at'
-import { REPO_ROOT } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 
 // The README's metric table (## Observability → ### Metrics) is what operators build
 // dashboards and alerts from: it must name every metric createMetrics() makes, no

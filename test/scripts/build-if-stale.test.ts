@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, sym
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { REPO_ROOT } from '../helpers/child'
+import { REPO_ROOT } from '../helpers/spawn-ts'
 
 // scripts/build-if-stale.js (prestart, prepare) on a small project of its own: real
 // files, real mtimes, the real tsc.
