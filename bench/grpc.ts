@@ -80,7 +80,7 @@ export function grpcLoader (procs: Procs, dir: string, report: { log: (message: 
       RUN_TS, LOADGEN, '--address', request.url, '--domain', GRPC_DOMAIN, '--keys-file', keysFile,
       '--seconds', String(request.seconds), '--concurrency', String(request.connections)
     ], { stdio: ['ignore', 'pipe', 'inherit'] })
-    // Its start (ts-node, grpc-js, the protos) takes seconds on a busy machine.
+    // Its start (the transpile, grpc-js, the protos) takes seconds on a busy machine.
     const match = await waitForStdout(child, JSON_LINE, (request.seconds + 60) * 1000)
     await child.exited
     const summary = readGrpcSummary(match[0])

@@ -7,7 +7,7 @@ import { LISTEN } from './stack'
 // format, scraping a running sidecar, polling until a condition holds.
 
 /**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
+ * A child transpiles the sources it has not seen yet as it starts: on a loaded machine that
  * alone can pass the helper's 15 s default, and start-up time is not what these files test.
  */
 export const READY_TIMEOUT_MS = 60_000

@@ -12,7 +12,7 @@ import { startUpstream } from '../helpers/upstream'
  */
 
 /**
- * A child compiles the sources with ts-node as it starts: on a loaded machine that
+ * A child transpiles the sources it has not seen yet as it starts: on a loaded machine that
  * alone can pass the helper's 15 s default, and start-up time is not what this file tests.
  */
 const READY_TIMEOUT_MS = 60_000
