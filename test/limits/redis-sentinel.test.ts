@@ -16,7 +16,13 @@ import { startUpstream } from '../helpers/upstream'
 const TIMEOUT_MS = 250
 /** A request's own time on a loaded 2-core machine: the proxy, the upstream, the client. */
 const MARGIN_MS = 250
-const RESUME_WITHIN_MS = 10_000
+/**
+ * Counting resumes within this of the sentinels naming the new primary (what tollgate
+ * answers for; how long the sentinels take is theirs: an election that splits its vote
+ * is retried only after twice failover-timeout, 10 s here): reconnects are at most
+ * 500 ms apart, and a sentinel may hear of the switch from its peers a couple of s late.
+ */
+const RESUME_AFTER_SWITCH_MS = 5_000
 
 interface Sample { at: number, ms: number, status: number, counted: boolean }
 
@@ -50,28 +56,29 @@ function traffic (tg: Tollgate, workers: number): { samples: Sample[], stop: () 
 
 /**
  * Keeps the traffic going until the last 10 requests were counted again, or
- * RESUME_WITHIN_MS after the failover: a fixed wait would stop it before a loaded
+ * RESUME_AFTER_SWITCH_MS after the switch: a fixed wait would stop it before a loaded
  * machine reconnected, and `report` would then call "resumed" the end of the traffic.
  */
-async function untilCountedAgain (samples: readonly Sample[], failoverAt: number): Promise<void> {
-  while (Date.now() - failoverAt < RESUME_WITHIN_MS) {
+async function untilCountedAgain (samples: readonly Sample[], failoverAt: number, switchedAt: number): Promise<void> {
+  while (Date.now() - switchedAt < RESUME_AFTER_SWITCH_MS) {
     const last = samples.slice(-10)
     if (last.length === 10 && last.every((s) => s.counted && s.at > failoverAt)) return
     await sleep(50)
   }
 }
 
-function report (t: Test, what: string, samples: Sample[], failoverAt: number): void {
+function report (t: Test, what: string, samples: Sample[], failoverAt: number, switchedAt: number): void {
   const during = samples.filter((s) => s.at >= failoverAt)
   const firstGap = during.find((s) => !s.counted)
   const lastGap = [...during].reverse().find((s) => !s.counted)
   const resumedAfter = lastGap === undefined ? 0 : lastGap.at - failoverAt
   const worst = Math.max(...samples.map((s) => s.ms))
   const degraded = samples.filter((s) => !s.counted).length
-  t.comment(`${what}: ${samples.length} requests, ${degraded} uncounted (on_redis_error: allow); first at +${firstGap === undefined ? '-' : firstGap.at - failoverAt} ms, counting resumed by +${resumedAfter} ms; slowest response ${worst.toFixed(0)} ms`)
+  t.comment(`${what}: ${samples.length} requests, ${degraded} uncounted (on_redis_error: allow); first at +${firstGap === undefined ? '-' : firstGap.at - failoverAt} ms, the sentinels named the new primary at +${switchedAt - failoverAt} ms, counting resumed by +${resumedAfter} ms; slowest response ${worst.toFixed(0)} ms`)
   t.ok(samples.every((s) => s.status === 200), 'every request answered 200 (on_redis_error: allow)')
   t.ok(worst < TIMEOUT_MS + MARGIN_MS, `no request waited past redis.timeout: slowest ${worst.toFixed(0)} ms < ${TIMEOUT_MS} + ${MARGIN_MS}`)
-  t.ok(resumedAfter < RESUME_WITHIN_MS, `counting resumed within ${RESUME_WITHIN_MS} ms (${resumedAfter} ms)`)
+  const afterSwitch = failoverAt + resumedAfter - switchedAt
+  t.ok(afterSwitch < RESUME_AFTER_SWITCH_MS, `counting resumed within ${RESUME_AFTER_SWITCH_MS} ms of the switch (${afterSwitch} ms)`)
   t.ok(samples.slice(-10).every((s) => s.counted), 'the last requests are counted again, on the new primary')
 }
 
@@ -118,14 +125,15 @@ t.test('SENTINEL FAILOVER mid-traffic: the new primary is found at +switch-maste
   const failoverAt = Date.now()
   await redisCli(set.sentinelPorts[0] ?? 0, 'SENTINEL', 'FAILOVER', MASTER_NAME)
   await until('the sentinels name a new primary', async () => (await set.primaryPort()) !== before)
+  const switchedAt = Date.now()
   await until('the old primary is demoted', async () => (await redisCli(before, 'INFO', 'replication')).includes('role:slave'))
   // A request answered just before the demotion was counted on the old primary: past it.
   await sleep(1000)
-  await untilCountedAgain(run.samples, failoverAt)
+  await untilCountedAgain(run.samples, failoverAt, switchedAt)
   await run.stop()
   const after = await set.primaryPort()
   t.not(after, before, `the primary moved from ${before} to ${after}`)
-  report(t, 'SENTINEL FAILOVER', run.samples, failoverAt)
+  report(t, 'SENTINEL FAILOVER', run.samples, failoverAt, switchedAt)
   forgotten(t, run.samples, await countOn(after))
   await countsOnNewPrimary(t, tg, after)
   t.notOk(tg.logs().some((l) => JSON.stringify(l).includes('acme-key')), 'the key never reached a log line')
@@ -143,9 +151,10 @@ t.test('the primary killed outright mid-traffic: requests go by on_redis_error, 
   const failoverAt = Date.now()
   await set.killData(before)
   await until('the sentinels name a new primary', async () => (await set.primaryPort()) !== before, 20_000)
-  await untilCountedAgain(run.samples, failoverAt)
+  const switchedAt = Date.now()
+  await untilCountedAgain(run.samples, failoverAt, switchedAt)
   await run.stop()
-  report(t, 'primary SIGKILLed', run.samples, failoverAt)
+  report(t, 'primary SIGKILLed', run.samples, failoverAt, switchedAt)
   const after = await set.primaryPort()
   forgotten(t, run.samples, await countOn(after))
   await countsOnNewPrimary(t, tg, after)
