@@ -99,6 +99,7 @@ function build (config: RedisConfig): RedisConnection {
  */
 export function createRedisClient (config: RedisConfig, options: RedisClientOptions, log: Logger): RedisConnection {
   const client = build(config)
+  if (client instanceof Redis && config.sentinels !== undefined) reconnectAfterSpuriousEnd(client, log)
   let down = false
   client.on('close', () => options.onUp?.(false))
   client.on('error', (error: Error) => {
@@ -118,6 +119,34 @@ export function createRedisClient (config: RedisConfig, options: RedisClientOpti
     })
   }
   return client
+}
+
+/** Clients tollgate itself closes: their `end` is the last word. */
+const closedOnPurpose = new WeakSet<RedisConnection>()
+
+/**
+ * ioredis' failover detector can end a Sentinel client for good: a `+switch-master`
+ * heard while a reconnect is still asking the sentinels for the primary disconnects the
+ * connector mid-connect, the connect rejects, and the client goes to `end`, where it
+ * never reconnects (seen in test/limits/redis-sentinel.test.ts, about one run in three
+ * under load: limits stayed off after a primary was killed). An `end` tollgate did
+ * not ask for is connected again.
+ */
+function reconnectAfterSpuriousEnd (client: Redis, log: Logger): void {
+  client.on('end', () => {
+    if (closedOnPurpose.has(client)) return
+    log.warn('redis sentinel client ended during a failover; connecting again')
+    setTimeout(() => {
+      if (!closedOnPurpose.has(client) && client.status === 'end') client.connect().catch(() => {})
+    }, MAX_RECONNECT_DELAY_MS).unref()
+  })
+}
+
+/** Closes a client for good: QUIT, bounded (a dead Redis must not hold the exit), then the socket. */
+export async function closeRedisClient (client: RedisConnection): Promise<void> {
+  closedOnPurpose.add(client)
+  await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
+  client.disconnect()
 }
 
 /** A Redis that answers within this is not worth a log line: the connect itself takes a few ms. */

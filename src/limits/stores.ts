@@ -5,7 +5,7 @@ import { Controls } from './controls'
 import { MemoryControls } from './controls-memory'
 import { RedisControls } from './controls-redis'
 import { answerWithin } from './deadline'
-import { createRedisClient, type RedisConnection } from './redis-client'
+import { closeRedisClient, createRedisClient, type RedisConnection } from './redis-client'
 import { describeRedis, type RedisTopology } from './redis-topology'
 import type { StoreErrorKind } from './store-errors'
 import { MemoryLimitStore } from './store-memory'
@@ -85,9 +85,7 @@ export function openStores (config: Config, log: Logger, metricEvents: StoreEven
     close: async () => {
       controls.close()
       await Promise.all([shared.close(), local?.close()])
-      // QUIT waits for Redis' answer; a dead Redis must not hold the exit.
-      await Promise.race([redis.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
-      redis.disconnect()
+      await closeRedisClient(redis)
     }
   }
 }
