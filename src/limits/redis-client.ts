@@ -135,7 +135,7 @@ const closedOnPurpose = new WeakSet<RedisConnection>()
 function reconnectAfterSpuriousEnd (client: Redis, log: Logger): void {
   client.on('end', () => {
     if (closedOnPurpose.has(client)) return
-    log.warn('redis sentinel client ended during a failover; connecting again')
+    log.warn('redis sentinel client ended without tollgate closing it (ioredis, mid-failover); connecting again')
     setTimeout(() => {
       if (!closedOnPurpose.has(client) && client.status === 'end') client.connect().catch(() => {})
     }, MAX_RECONNECT_DELAY_MS).unref()
