@@ -1,4 +1,4 @@
-import { connect, createServer, type AddressInfo } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
@@ -8,7 +8,7 @@ import { get } from './helpers/http'
 import { freePort } from './helpers/ports'
 import { startRedis } from './helpers/redis'
 import { redisCli, until } from './helpers/redis-cli'
-import { startUpstream } from './helpers/upstream'
+import { refuses, startUpstream } from './helpers/upstream'
 
 /*
  * start() in this process: what it opens, and that stop() closes all of it on both
@@ -18,15 +18,6 @@ import { startUpstream } from './helpers/upstream'
 
 const EVENTS = ['SIGTERM', 'SIGINT', 'SIGHUP', 'beforeExit', 'uncaughtException', 'unhandledRejection'] as const
 const handlers = (): Record<string, number> => Object.fromEntries(EVENTS.map((event) => [event, process.listenerCount(event)]))
-
-/** True when nothing listens on `port` any more. */
-async function refused (port: number): Promise<boolean> {
-  return await new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port })
-    socket.once('connect', () => { socket.destroy(); resolve(false) })
-    socket.once('error', () => { resolve(true) })
-  })
-}
 
 const portOf = (url: string): number => Number(new URL(url).port)
 
@@ -68,7 +59,7 @@ plans: { anonymous: [ { max: 10, per: 1m } ] }
   const fatal = logs.find((line) => line.msg === 'cannot listen')
   t.equal(fatal?.level, 60, 'logged at fatal')
   t.match(fatal?.err, { message: /EADDRINUSE/ }, 'naming why')
-  t.ok(await refused(adminPort), 'the admin port, open during the Redis wait, is closed again')
+  t.ok(await refuses(adminPort), 'the admin port, open during the Redis wait, is closed again')
   await until('tollgate has quit Redis', async () => await redisClients(redis.port) === 0, 3000)
   t.same(handlers(), before, 'no signal, error or beforeExit handler left on process')
 })
@@ -89,7 +80,7 @@ plans: { anonymous: [ { max: 10, per: 1m } ] }
   t.equal((await get(`${tollgate.decisionUrl ?? ''}/v1/authorize`, { 'x-original-uri': '/x', 'x-original-method': 'GET' })).status, 200, 'the decision API answers')
 
   await tollgate.stop()
-  for (const url of [tollgate.proxyUrl, tollgate.adminUrl, tollgate.decisionUrl ?? '']) t.ok(await refused(portOf(url)), `${url} closed`)
+  for (const url of [tollgate.proxyUrl, tollgate.adminUrl, tollgate.decisionUrl ?? '']) t.ok(await refuses(portOf(url)), `${url} closed`)
   t.same(handlers(), before, 'no handler left on process')
   await tollgate.stop()
   t.pass('a second stop() resolves')

@@ -97,7 +97,8 @@ export async function deadPort (): Promise<number> {
   throw new Error('every port below 1024 accepts connections on 127.0.0.1')
 }
 
-async function refuses (port: number): Promise<boolean> {
+/** True when nothing listens on `port` on 127.0.0.1. */
+export async function refuses (port: number): Promise<boolean> {
   return await new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1')
     socket.once('connect', () => { socket.destroy(); resolve(false) })
